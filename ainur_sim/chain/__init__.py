@@ -1,0 +1,1 @@
+"""Chain layer: network, block production, fork choice, finality, pool, fees, runtime."""

@@ -1,0 +1,177 @@
+"""Block production: the slot clock, authors building on their own local view, and block propagation.
+
+Once per slot (one SimPy event) the leaders are decided (BABE lottery + secondary author, or Aura round
+robin); every leader that is online builds on the best head *it* has imported by the slot start, and the
+new block's arrival time at every validator is computed in one numpy call from the latency matrix. Views
+are updated lazily: arrivals are kept in a small in-flight set and applied (fork choice per validator,
+vectorised) whenever a view is needed. So forks emerge from propagation delay and leader collisions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from ainur_sim.chain.blocktree import BlockTree
+from ainur_sim.chain.consensus import (
+    aura_author,
+    babe_primary_probability,
+    draw_primary_winners,
+    draw_secondary_authors,
+)
+from ainur_sim.chain.faults import Availability
+from ainur_sim.chain.network import Network
+
+_DRAW_CHUNK = 512  # slots of leader draws made at once
+
+
+@dataclass(frozen=True)
+class BlockBody:
+    """What an author puts in a block: extrinsic count, weight (s of reference compute), encoded length."""
+
+    n_tx: int
+    weight_s: float
+    length_bytes: int
+    fee_multiplier: float = 1.0
+
+
+#: Builds the body of a block: ``(author, parent_id, slot, t_start) -> BlockBody``.
+BlockBuilder = Callable[[int, int, int, float], BlockBody]
+
+
+def empty_block_builder(exec_weight_s: float, header_bytes: int) -> BlockBuilder:
+    """A builder that authors empty blocks (used until a transaction pool is wired in)."""
+    body = BlockBody(0, exec_weight_s, header_bytes)
+
+    def build(author: int, parent: int, slot: int, t_start: float) -> BlockBody:
+        return body
+
+    return build
+
+
+class BlockProduction:
+    """Slot clock and per-validator chain views of one run."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        *,
+        consensus: str,
+        slot_s: float,
+        babe_c: float,
+        stake: np.ndarray,
+        network: Network,
+        availability: Availability,
+        tree: BlockTree,
+        builder: BlockBuilder,
+        build_base_s: float,
+        leader_rng: np.random.Generator,
+        delivery_rng: np.random.Generator,
+    ) -> None:
+        self.env = env
+        self.consensus = consensus
+        self.slot_s = float(slot_s)
+        self.network = network
+        self.availability = availability
+        self.tree = tree
+        self.builder = builder
+        self.build_base_s = float(build_base_s)
+        self.n = network.n
+        self._p_primary = babe_primary_probability(stake, babe_c)
+        self._leader_rng = leader_rng
+        self._delivery_rng = delivery_rng
+        self._wins = np.zeros((0, self.n), dtype=bool)
+        self._secondary = np.zeros(0, dtype=np.int64)
+        self._chunk_start = 0
+        # per-validator view: best imported block and its fork-choice key
+        self.head = np.zeros(self.n, dtype=np.int64)
+        self.head_key = np.zeros(self.n, dtype=np.int64)
+        self._t_view = -np.inf
+        self._pending_ids: list[int] = []
+        self._pending_arr: list[np.ndarray] = []
+        self.slots_run = 0
+        self.process = env.process(self._run())
+
+    # --- leaders -------------------------------------------------------------------------------------
+    def _leaders(self, slot: int, online: np.ndarray) -> list[tuple[int, bool]]:
+        """(author, primary) pairs that author in ``slot``, online validators only."""
+        if self.consensus == "aura":
+            a = aura_author(slot, self.n)
+            return [(a, False)] if online[a] else []
+        i = slot - self._chunk_start
+        if i >= self._secondary.shape[0]:
+            self._chunk_start = slot
+            self._wins = draw_primary_winners(self._p_primary, _DRAW_CHUNK, self._leader_rng)
+            self._secondary = draw_secondary_authors(self.n, _DRAW_CHUNK, self._leader_rng)
+            i = 0
+        primaries = np.flatnonzero(self._wins[i] & online)
+        out = [(int(a), True) for a in primaries]
+        sec = int(self._secondary[i])
+        if online[sec] and not self._wins[i, sec]:
+            out.append((sec, False))
+        return out
+
+    # --- views -----------------------------------------------------------------------------------------
+    def update_views(self, t: float) -> None:
+        """Import at every validator the in-flight blocks that reached it in ``(last update, t]``."""
+        if not self._pending_ids or t <= self._t_view:
+            self._t_view = max(self._t_view, t)
+            return
+        ids = np.asarray(self._pending_ids, dtype=np.int64)
+        arr = np.vstack(self._pending_arr)
+        new = (arr > self._t_view) & (arr <= t)
+        if new.any():
+            key = self.tree.choice_key(ids)
+            masked = np.where(new, key[:, None], -1)
+            best_key = masked.max(axis=0)
+            # among the best new blocks at each validator, the one imported first
+            first = np.where(masked == best_key[None, :], arr, np.inf).argmin(axis=0)
+            better = best_key > self.head_key
+            self.head[better] = ids[first[better]]
+            self.head_key[better] = best_key[better]
+        self._t_view = t
+        done = arr.max(axis=1) <= t
+        if done.any():
+            keep = np.flatnonzero(~done)
+            self._pending_ids = [self._pending_ids[k] for k in keep]
+            self._pending_arr = [self._pending_arr[k] for k in keep]
+
+    def _arrivals_of(self, block: int) -> np.ndarray | None:
+        for bid, arr in zip(self._pending_ids, self._pending_arr, strict=True):
+            if bid == block:
+                return arr
+        return None
+
+    # --- slots -----------------------------------------------------------------------------------------
+    def _author(self, author: int, primary: bool, slot: int, t_start: float) -> int:
+        parent = int(self.head[author])
+        body = self.builder(author, parent, slot, t_start)
+        t_done = t_start + self.build_base_s + body.weight_s
+        bid = self.tree.add(parent, slot, author, primary, t_done, body.n_tx, body.weight_s,
+                            body.length_bytes, body.fee_multiplier)
+        arr = self.network.arrival_times(author, t_done, body.length_bytes, body.weight_s, self._delivery_rng)
+        arr = self.availability.defer_arrivals(arr)
+        parent_arr = self._arrivals_of(parent)
+        if parent_arr is not None:  # a block is imported only after its parent
+            arr = np.maximum(arr, parent_arr)
+        self._pending_ids.append(bid)
+        self._pending_arr.append(arr)
+        return bid
+
+    def on_slot(self, slot: int) -> list[int]:
+        """Author this slot's blocks; returns their ids."""
+        t = self.env.now
+        self.update_views(t)
+        online = self.availability.online(t)
+        return [self._author(a, primary, slot, t) for a, primary in self._leaders(slot, online)]
+
+    def _run(self):  # noqa: ANN202 - SimPy generator
+        slot = 0
+        while True:
+            self.on_slot(slot)
+            self.slots_run = slot + 1
+            slot += 1
+            yield self.env.timeout(max(slot * self.slot_s - self.env.now, 0.0))

@@ -1,0 +1,336 @@
+"""Structured configuration: the dataclasses behind the Hydra config, and their validation.
+
+The dataclasses are registered in Hydra's ConfigStore (``register_configs``) so every YAML file and every
+command-line override is type-checked against them. ``validate`` then checks every numeric range and
+cross-field rule and raises ``ConfigError`` naming the key and the allowed range; the CLI turns that into a
+one-line message and exit status 2.
+
+Units: times in seconds (``_s``), rates per second, bandwidth in Mbit/s, money in integer base units
+(1 token = 10**12 units).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+from ainur_sim.chain.regions import REGIONS
+
+CONSENSUS = ("babe", "aura")
+MECHANISMS = ("vcg", "second_price", "first_price", "posted_price", "greedy")
+TOPOLOGIES = ("mesh", "random_regular")
+KPI_OPS = ("<", "<=", ">", ">=", "between", "none")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid. ``key`` is the dotted config key, the message says what is allowed."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+
+
+@dataclass
+class PhaseConfig:
+    """A named moment of a scenario's timeline (e.g. launch-day phases), seconds from genesis."""
+
+    name: str = ""
+    t_s: float = 0.0
+
+
+@dataclass
+class ScenarioConfig:
+    """What the scenario is: its name, own duration and timeline. Scenario files also set other groups."""
+
+    name: str = "baseline"
+    description: str = ""
+    duration_s: float = 3600.0
+    phases: list[PhaseConfig] = field(default_factory=list)
+
+
+@dataclass
+class ChainConfig:
+    """Validators and block production."""
+
+    consensus: str = "babe"
+    n_validators: int = 10
+    slot_s: float = 6.0
+    babe_c: float = 0.25
+    stake_sigma: float = 0.0  # lognormal sigma of validator stake; 0 = equal stake (Polkadot: weight 1 each)
+    build_base_s: float = 0.05  # time an author needs to build an (empty) block, seconds
+    block_exec_weight_s: float = 0.005  # weight of executing an empty block (BlockExecutionWeight), seconds
+    header_bytes: int = 512  # encoded length of an empty block (header, digests, inherents)
+    sync_delay_s: float = 1.0  # time a returning validator needs to catch up, on top of block imports
+
+
+@dataclass
+class NetworkConfig:
+    """Where validators are and how blocks travel between them."""
+
+    regions: list[str] = field(
+        default_factory=lambda: [
+            "us-east-1", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1", "ap-southeast-1",
+            "sa-east-1", "us-west-1",
+        ]
+    )
+    region_weights: list[float] = field(default_factory=lambda: [3.0, 2.0, 2.0, 3.0, 2.0, 2.0, 1.0, 1.0])
+    topology: str = "mesh"  # validators meshed via authority discovery (one hop), or a random regular graph
+    degree: int = 8  # peers per node for random_regular
+    intra_region_rtt_ms: float = 2.0
+    link_jitter_sigma: float = 0.15  # lognormal sigma of a link's fixed latency factor
+    message_jitter_sigma: float = 0.10  # lognormal sigma of the per-delivery latency factor
+    hop_latency_factor: float = 3.0  # announce + request + response: ~3 one-way delays per hop
+    bandwidth_mbps: float = 100.0
+
+
+@dataclass
+class FaultsConfig:
+    """The outage window: ``offline_validators`` validators go offline for the window, then sync."""
+
+    offline_validators: int = 0
+    outage_start_s: float = 0.0
+    outage_duration_s: float = 0.0
+
+
+@dataclass
+class LoadConfig:
+    """Background transfer load (the pool and fees land with the chain issue)."""
+
+    tps: float = 0.0
+
+
+@dataclass
+class FeesConfig:
+    """TargetedFeeAdjustment parameters (Polkadot defaults)."""
+
+    adjustment_variable: float = 0.000075
+    target_fullness: float = 0.25
+    min_multiplier: float = 0.1
+
+
+@dataclass
+class PopulationConfig:
+    """Initial agent counts."""
+
+    n_workers: int = 0
+    n_requesters: int = 0
+
+
+@dataclass
+class MarketConfig:
+    """Which allocation mechanism clears task auctions."""
+
+    mechanism: str = "vcg"
+
+
+@dataclass
+class KpiTarget:
+    """A KPI's target: ``op`` one of <, <=, >, >=, between (lo..hi) or none (reported, not judged)."""
+
+    op: str = "none"
+    value: float | None = None
+    lo: float | None = None
+    hi: float | None = None
+    unit: str = ""
+
+
+@dataclass
+class KpiConfig:
+    """The targets a run is judged against."""
+
+    name: str = "launch"
+    targets: dict[str, KpiTarget] = field(default_factory=dict)
+
+
+@dataclass
+class OutputConfig:
+    """How a run reports itself (not part of the results)."""
+
+    progress: bool = True  # progress bar on stderr when it is a terminal
+
+
+@dataclass
+class Config:
+    """The whole run configuration (see CONTRACT.md for the stable keys)."""
+
+    seed: int = 0
+    duration_s: float | None = None
+    scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    chain: ChainConfig = field(default_factory=ChainConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    faults: FaultsConfig = field(default_factory=FaultsConfig)
+    load: LoadConfig = field(default_factory=LoadConfig)
+    fees: FeesConfig = field(default_factory=FeesConfig)
+    population: PopulationConfig = field(default_factory=PopulationConfig)
+    market: MarketConfig = field(default_factory=MarketConfig)
+    kpi: KpiConfig = field(default_factory=KpiConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    @property
+    def run_duration_s(self) -> float:
+        """Simulated seconds of this run: ``duration_s`` if set, else the scenario's own."""
+        return float(self.duration_s if self.duration_s is not None else self.scenario.duration_s)
+
+
+def register_configs() -> None:
+    """Register the structured schema so YAML files and overrides are type-checked."""
+    cs = ConfigStore.instance()
+    cs.store(name="base_config", node=Config)
+
+
+# --- validation ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed numeric range of one key, and how to say it."""
+
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+
+    def contains(self, x: float) -> bool:
+        if self.integer and (not isinstance(x, int) or isinstance(x, bool)):
+            return False
+        if isinstance(x, float) and not math.isfinite(x) and not (x == math.inf and self.hi == math.inf):
+            return False
+        above = x > self.lo if self.lo_open else x >= self.lo
+        below = x < self.hi if self.hi_open else x <= self.hi
+        return above and below
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a number"
+        if self.lo > -math.inf and self.hi < math.inf:
+            left = "(" if self.lo_open else "["
+            right = ")" if self.hi_open else "]"
+            return f"{kind} in {left}{_fmt(self.lo)}, {_fmt(self.hi)}{right}"
+        if self.lo > -math.inf:
+            return f"{kind} {'>' if self.lo_open else '>='} {_fmt(self.lo)}"
+        if self.hi < math.inf:
+            return f"{kind} {'<' if self.hi_open else '<='} {_fmt(self.hi)}"
+        return kind
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+#: Allowed range of every numeric key. ``validate`` checks each; the CLI also uses these to explain type errors.
+RANGES: dict[str, Range] = {
+    "seed": Range(0, 2**63 - 1, integer=True),
+    "duration_s": Range(0, 366 * 86400, lo_open=True),
+    "scenario.duration_s": Range(0, 366 * 86400, lo_open=True),
+    "chain.n_validators": Range(1, 5000, integer=True),
+    "chain.slot_s": Range(0, 3600, lo_open=True),
+    "chain.babe_c": Range(0, 1, lo_open=True),
+    "chain.stake_sigma": Range(0, 5),
+    "chain.build_base_s": Range(0, 60),
+    "chain.block_exec_weight_s": Range(0, 10),
+    "chain.header_bytes": Range(1, 5 * 2**20, integer=True),
+    "chain.sync_delay_s": Range(0, 3600),
+    "network.degree": Range(1, 1000, integer=True),
+    "network.intra_region_rtt_ms": Range(0, 10_000),
+    "network.link_jitter_sigma": Range(0, 3),
+    "network.message_jitter_sigma": Range(0, 3),
+    "network.hop_latency_factor": Range(0, 100),
+    "network.bandwidth_mbps": Range(0, 1e6, lo_open=True),
+    "faults.offline_validators": Range(0, 5000, integer=True),
+    "faults.outage_start_s": Range(0, 366 * 86400),
+    "faults.outage_duration_s": Range(0, 366 * 86400),
+    "load.tps": Range(0, 1e6),
+    "fees.adjustment_variable": Range(0, 1),
+    "fees.target_fullness": Range(0, 1, lo_open=True, hi_open=True),
+    "fees.min_multiplier": Range(0, 1e6, lo_open=True),
+    "population.n_workers": Range(0, 10_000_000, integer=True),
+    "population.n_requesters": Range(0, 10_000_000, integer=True),
+}
+
+#: Keys that take one of a fixed set of names.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "chain.consensus": CONSENSUS,
+    "market.mechanism": MECHANISMS,
+    "network.topology": TOPOLOGIES,
+}
+
+
+def _get(cfg: Any, dotted: str) -> Any:
+    node = cfg
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def allowed(key: str) -> str | None:
+    """Human description of what ``key`` accepts, or None if the key has no declared rule."""
+    if key in RANGES:
+        return RANGES[key].describe()
+    if key in CHOICES:
+        return "one of " + ", ".join(CHOICES[key])
+    return None
+
+
+def validate(cfg: Config) -> None:
+    """Check every range and cross-field rule of a typed ``Config``; raise ``ConfigError`` on the first failure."""
+    for key, rng in RANGES.items():
+        value = _get(cfg, key)
+        if value is None and key == "duration_s":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not rng.contains(value):
+            raise ConfigError(key, f"got {value!r}; allowed: {rng.describe()}")
+    for key, names in CHOICES.items():
+        value = _get(cfg, key)
+        if value not in names:
+            raise ConfigError(key, f"got {value!r}; allowed: one of {', '.join(names)}")
+
+    net = cfg.network
+    if not net.regions:
+        raise ConfigError("network.regions", "must list at least one region")
+    for r in net.regions:
+        if r not in REGIONS:
+            raise ConfigError("network.regions", f"unknown region {r!r}; allowed: {', '.join(REGIONS)}")
+    if len(net.region_weights) != len(net.regions):
+        raise ConfigError(
+            "network.region_weights",
+            f"needs one weight per region ({len(net.regions)}), got {len(net.region_weights)}",
+        )
+    if any(w < 0 or not math.isfinite(w) for w in net.region_weights) or sum(net.region_weights) <= 0:
+        raise ConfigError("network.region_weights", "weights must be finite, >= 0, with a positive sum")
+    n = cfg.chain.n_validators
+    if net.topology == "random_regular" and n > 1 and not (1 <= net.degree < n and (net.degree * n) % 2 == 0):
+        raise ConfigError(
+            "network.degree", f"got {net.degree}; allowed: 1 <= degree < n_validators ({n}), degree*n even"
+        )
+
+    duration = cfg.run_duration_s
+    if duration < cfg.chain.slot_s:
+        raise ConfigError("duration_s", f"got {duration}; allowed: at least one slot (>= chain.slot_s = {cfg.chain.slot_s})")
+    f = cfg.faults
+    if f.offline_validators > n:
+        raise ConfigError(
+            "faults.offline_validators", f"got {f.offline_validators}; allowed: 0..chain.n_validators ({n})"
+        )
+    if f.outage_start_s + f.outage_duration_s > duration:
+        raise ConfigError(
+            "faults.outage_start_s",
+            f"outage window [{f.outage_start_s}, {f.outage_start_s + f.outage_duration_s}] s ends after the run "
+            f"({duration} s); allowed: outage_start_s + outage_duration_s <= duration",
+        )
+    if f.offline_validators > 0 and f.outage_duration_s <= 0:
+        raise ConfigError(
+            "faults.outage_duration_s", f"got {f.outage_duration_s}; allowed: > 0 when offline_validators > 0"
+        )
+    for p in cfg.scenario.phases:
+        if not 0 <= p.t_s <= cfg.scenario.duration_s:
+            raise ConfigError("scenario.phases", f"phase {p.name!r} at {p.t_s} s lies outside the scenario")
+    for name, t in cfg.kpi.targets.items():
+        if t.op not in KPI_OPS:
+            raise ConfigError(f"kpi.targets.{name}.op", f"got {t.op!r}; allowed: one of {', '.join(KPI_OPS)}")
+        if t.op == "between" and (t.lo is None or t.hi is None or t.lo > t.hi):
+            raise ConfigError(f"kpi.targets.{name}", "op 'between' needs lo <= hi")
+        if t.op in ("<", "<=", ">", ">=") and t.value is None:
+            raise ConfigError(f"kpi.targets.{name}.value", f"op {t.op!r} needs a value")

@@ -1,0 +1,100 @@
+"""Launch KPIs: their names, how each is measured from a run's tables, and the verdict against targets.
+
+A KPI that a run cannot measure (its subsystem is not modelled, or the run is too short) is reported as
+``value: None, pass: None`` with a ``reason`` — never a made-up number.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ainur_sim.config import KpiTarget
+
+#: Every KPI of the contract, in report order, with its unit.
+KPI_UNITS: dict[str, str] = {
+    "block_time_mean_s": "s",
+    "block_time_p99_s": "s",
+    "finality_p95_s": "s",
+    "tps_sustained": "tx/s",
+    "tx_success_rate": "share",
+    "api_p50_ms": "ms",
+    "api_p95_ms": "ms",
+    "api_p99_ms": "ms",
+    "uptime": "share",
+    "task_completion_rate": "share",
+    "task_success_rate": "share",
+    "agents_registered": "agents",
+    "tvl_escrow": "USD",
+    "daily_tx_value": "USD/day",
+    "reputation_staked": "USD",
+    "fee_revenue_vs_opex": "ratio",
+    "storage_growth_gb_per_year": "GB/year",
+    "bandwidth_gb_per_day": "GB/day",
+}
+
+KPI_NAMES: tuple[str, ...] = tuple(KPI_UNITS)
+
+
+def judge(value: float | None, target: KpiTarget | None) -> bool | None:
+    """Whether ``value`` meets ``target``; None if either is missing or the target only reports."""
+    if value is None or target is None or target.op == "none" or not math.isfinite(value):
+        return None
+    op = target.op
+    if op == "between":
+        return bool(target.lo <= value <= target.hi)
+    t = target.value
+    return bool({"<": value < t, "<=": value <= t, ">": value > t, ">=": value >= t}[op])
+
+
+def describe_target(target: KpiTarget | None) -> str | None:
+    """Human form of a target, e.g. ``"< 12"`` or ``"5.5..6.5"``; None when the KPI is only reported."""
+    if target is None or target.op == "none":
+        return None
+    if target.op == "between":
+        return f"{target.lo:g}..{target.hi:g}"
+    return f"{target.op} {target.value:g}"
+
+
+def canonical_intervals(blocks: pd.DataFrame) -> np.ndarray:
+    """Seconds between consecutive canonical blocks (authoring times along the canonical chain)."""
+    canon = blocks.loc[blocks["canonical"]].sort_values("number")
+    return np.diff(canon["t_authored"].to_numpy())
+
+
+def block_kpis(blocks: pd.DataFrame) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Block-time KPIs from the blocks table; (values, reasons for nulls)."""
+    iv = canonical_intervals(blocks)
+    if iv.size < 2:
+        reason = "fewer than 3 canonical blocks"
+        return {"block_time_mean_s": None, "block_time_p99_s": None}, {
+            "block_time_mean_s": reason, "block_time_p99_s": reason}
+    return {"block_time_mean_s": float(iv.mean()), "block_time_p99_s": float(np.percentile(iv, 99))}, {}
+
+
+def evaluate(
+    measured: Mapping[str, float | None],
+    reasons: Mapping[str, str],
+    targets: Mapping[str, KpiTarget],
+) -> dict[str, dict[str, Any]]:
+    """The verdict for every contract KPI: ``{name: {value, target, pass, unit[, reason]}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in KPI_NAMES:
+        value = measured.get(name)
+        if value is not None:
+            value = float(value)
+        target = targets.get(name)
+        row: dict[str, Any] = {
+            "value": value,
+            "target": describe_target(target),
+            "pass": judge(value, target),
+            "unit": KPI_UNITS[name],
+        }
+        if value is None:
+            row["reason"] = reasons.get(name, "not modelled yet")
+        out[name] = row
+    return out

@@ -1,0 +1,1 @@
+"""Market layer: mechanisms (VCG clearing and its baselines) and the market pallets."""
