@@ -40,10 +40,34 @@ def explain(exc: BaseException) -> ConfigError:
         m = _QUOTED.search(str(exc))
         key = m.group(1) if m else "config"
     if "not in" in text or "No match in the defaults list" in str(exc) or "Could not append" in str(exc):
-        return ConfigError(key, f"unknown config key ({text})")
+        return ConfigError(key, f"unknown config key; allowed: {_known_keys(key)}")
     rule = allowed(key)
     suffix = f"; allowed: {rule}" if rule else ""
     return ConfigError(key, f"{text}{suffix}")
+
+
+def _known_keys(key: str) -> str:
+    """The keys that exist next to ``key`` (its siblings in the schema), for an unknown-key message."""
+    from dataclasses import fields, is_dataclass
+
+    from ainur_sim.config import Config
+
+    node: object = Config
+    parent, _, _ = key.rpartition(".")
+    for part in parent.split(".") if parent else []:
+        match = [f for f in fields(node) if f.name == part] if is_dataclass(node) else []
+        if not match:
+            break
+        node = match[0].type if not isinstance(match[0].type, str) else _resolve(match[0].type)
+    names = [f.name for f in fields(node)] if is_dataclass(node) else []
+    where = f"keys of {parent}" if parent else "top-level keys"
+    return f"{where}: {', '.join(names)}" if names else "see `ainur-sim --cfg job`"
+
+
+def _resolve(type_name: str) -> object:
+    import ainur_sim.config as config_module
+
+    return getattr(config_module, type_name, None)
 
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:

@@ -296,7 +296,7 @@ def validate(cfg: Config) -> None:
     if len(net.region_weights) != len(net.regions):
         raise ConfigError(
             "network.region_weights",
-            f"needs one weight per region ({len(net.regions)}), got {len(net.region_weights)}",
+            f"got {len(net.region_weights)} weights; allowed: one weight per region ({len(net.regions)})",
         )
     if any(w < 0 or not math.isfinite(w) for w in net.region_weights) or sum(net.region_weights) <= 0:
         raise ConfigError("network.region_weights", "weights must be finite, >= 0, with a positive sum")
@@ -308,7 +308,9 @@ def validate(cfg: Config) -> None:
 
     duration = cfg.run_duration_s
     if duration < cfg.chain.slot_s:
-        raise ConfigError("duration_s", f"got {duration}; allowed: at least one slot (>= chain.slot_s = {cfg.chain.slot_s})")
+        raise ConfigError(
+            "duration_s", f"got {duration}; allowed: at least one slot (>= chain.slot_s = {cfg.chain.slot_s})"
+        )
     f = cfg.faults
     if f.offline_validators > n:
         raise ConfigError(

@@ -1,7 +1,7 @@
 """Validator availability: offline intervals, and what they do to block delivery.
 
-An offline validator authors nothing and receives nothing; when it comes back it syncs, i.e. every block
-that reached it while it was down is imported at ``end + sync_delay_s``. Intervals are held as three
+An offline validator authors nothing and receives nothing; it comes back at the end of its interval
+and, ``sync_delay_s`` later, has caught up with the network (block production schedules that sync). Intervals are held as three
 parallel arrays so that checks over all validators are vectorised.
 """
 
@@ -35,17 +35,18 @@ class Availability:
             mask[self.validator[down]] = False
         return mask
 
-    def defer_arrivals(self, arrival: np.ndarray) -> np.ndarray:
-        """Move arrivals that fall inside a validator's offline interval to its return plus sync delay."""
-        out = arrival
-        while self.validator.size:  # a deferred arrival may land in the validator's next interval
-            t = out[self.validator]
+    def offline_at(self, arrival: np.ndarray) -> np.ndarray:
+        """Mask of validators that are offline at their own ``arrival[v]`` time (they miss that delivery)."""
+        missed = np.zeros(arrival.shape[0], dtype=bool)
+        if self.validator.size:
+            t = arrival[self.validator]
             hit = (self.start <= t) & (t < self.end)
-            if not hit.any():
-                break
-            out = out.copy()
-            np.maximum.at(out, self.validator[hit], self.end[hit] + self.sync_delay_s)
-        return out
+            missed[self.validator[hit]] = True
+        return missed
+
+    def returns(self) -> list[tuple[int, float]]:
+        """(validator, time it is back online and synced) for every interval."""
+        return [(int(v), float(e) + self.sync_delay_s) for v, e in zip(self.validator, self.end, strict=True)]
 
     def offline_seconds(self, horizon: float) -> np.ndarray:
         """Seconds each validator spent offline within ``[0, horizon)`` (intervals assumed disjoint per validator)."""

@@ -94,6 +94,8 @@ class BlockProduction:
         self._pending_arr: list[np.ndarray] = []
         self.slots_run = 0
         self.process = env.process(self._run())
+        for v, t in availability.returns():
+            self.schedule_sync(v, t)
 
     # --- leaders -------------------------------------------------------------------------------------
     def _leaders(self, slot: int, online: np.ndarray) -> list[tuple[int, bool]]:
@@ -116,7 +118,10 @@ class BlockProduction:
 
     # --- views -----------------------------------------------------------------------------------------
     def update_views(self, t: float) -> None:
-        """Import at every validator the in-flight blocks that reached it in ``(last update, t]``."""
+        """Import at every validator the in-flight blocks that reached it in ``(last update, t]``.
+
+        An arrival of ``inf`` is a delivery the validator missed while offline; it catches up at its sync.
+        """
         if not self._pending_ids or t <= self._t_view:
             self._t_view = max(self._t_view, t)
             return
@@ -133,11 +138,38 @@ class BlockProduction:
             self.head[better] = ids[first[better]]
             self.head_key[better] = best_key[better]
         self._t_view = t
-        done = arr.max(axis=1) <= t
+        done = ((arr <= t) | np.isinf(arr)).all(axis=1)
         if done.any():
             keep = np.flatnonzero(~done)
             self._pending_ids = [self._pending_ids[k] for k in keep]
             self._pending_arr = [self._pending_arr[k] for k in keep]
+
+    def sync(self, v: int) -> None:
+        """Validator ``v`` is back and catches up: it adopts the best block that has reached its peers.
+
+        Candidates are the blocks whose nominal arrival at ``v`` (authoring time plus path latency) has
+        passed; ties go to the earliest authored.
+        """
+        t = self.env.now
+        self.update_views(t)
+        n = len(self.tree)
+        cols = self.tree.store.cols
+        author = cols["author"][1:n]
+        reached = cols["t_authored"][1:n] + self.network.path_latency_s[author, v] <= t
+        if not reached.any():
+            return
+        ids = np.flatnonzero(reached) + 1
+        key = self.tree.choice_key(ids)
+        best = ids[key == key.max()]
+        b = int(best[np.argmin(cols["t_authored"][best])])
+        k = int(self.tree.choice_key(b))
+        if k > self.head_key[v]:
+            self.head[v], self.head_key[v] = b, k
+
+    def schedule_sync(self, v: int, t: float) -> None:
+        """Run ``sync(v)`` at simulated time ``t``."""
+        ev = self.env.timeout(max(t - self.env.now, 0.0))
+        ev.callbacks.append(lambda _ev: self.sync(v))
 
     def _arrivals_of(self, block: int) -> np.ndarray | None:
         for bid, arr in zip(self._pending_ids, self._pending_arr, strict=True):
@@ -153,10 +185,10 @@ class BlockProduction:
         bid = self.tree.add(parent, slot, author, primary, t_done, body.n_tx, body.weight_s,
                             body.length_bytes, body.fee_multiplier)
         arr = self.network.arrival_times(author, t_done, body.length_bytes, body.weight_s, self._delivery_rng)
-        arr = self.availability.defer_arrivals(arr)
         parent_arr = self._arrivals_of(parent)
-        if parent_arr is not None:  # a block is imported only after its parent
-            arr = np.maximum(arr, parent_arr)
+        if parent_arr is not None:  # a block is imported only after its parent (if that was delivered)
+            arr = np.maximum(arr, np.where(np.isinf(parent_arr), -np.inf, parent_arr))
+        arr[self.availability.offline_at(arr)] = np.inf
         self._pending_ids.append(bid)
         self._pending_arr.append(arr)
         return bid

@@ -1,0 +1,95 @@
+"""Bad input: every malformed override is rejected with a message naming the key, exit 2, no run dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ainur_sim import compose
+from ainur_sim.cli import preflight
+from ainur_sim.config import RANGES, ConfigError, Range
+
+MALFORMED: list[tuple[list[str], str]] = [
+    (["chain.n_validators=0"], "chain.n_validators"),
+    (["chain.n_validators=-4"], "chain.n_validators"),
+    (["chain.n_validators=abc"], "chain.n_validators"),
+    (["chain.n_validators=2.5"], "chain.n_validators"),
+    (["chain.babe_c=0"], "chain.babe_c"),
+    (["chain.babe_c=1.01"], "chain.babe_c"),
+    (["chain.babe_c=-0.2"], "chain.babe_c"),
+    (["chain.slot_s=0"], "chain.slot_s"),
+    (["chain.consensus=pow"], "chain.consensus"),
+    (["scenario=moon_landing"], "scenario"),
+    (["chain.nvalidators=5"], "chain.nvalidators"),
+    (["bogus=1"], "bogus"),
+    (["duration_s=-5"], "duration_s"),
+    (["seed=-1"], "seed"),
+    (["seed=x"], "seed"),
+    (["population.n_workers=-1"], "population.n_workers"),
+    (["load.tps=fast"], "load.tps"),
+    (["market.mechanism=dutch"], "market.mechanism"),
+    (["fees.target_fullness=1.5"], "fees.target_fullness"),
+    (["network.regions=[mars]"], "network.regions"),
+    (["network.region_weights=[1,2]"], "network.region_weights"),
+    (["faults.offline_validators=11"], "faults.offline_validators"),
+    (["faults.offline_validators=2", "faults.outage_duration_s=0"], "faults.outage_duration_s"),
+    (["duration_s=3600", "faults.offline_validators=1", "faults.outage_start_s=3000",
+      "faults.outage_duration_s=1200"], "faults.outage_start_s"),
+    (["duration_s=1", "chain.slot_s=6"], "duration_s"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "key"), MALFORMED, ids=[" ".join(o) for o, _ in MALFORMED])
+def test_malformed_input_names_key(overrides, key):
+    with pytest.raises(ConfigError) as info:
+        preflight(overrides)
+    assert info.value.key == key
+    msg = str(info.value)
+    assert msg.startswith(key) and "\n" not in msg and "allowed" in msg
+    if key in RANGES and "got" in msg and "0.." not in msg and "when" not in msg and "slot" not in msg:
+        assert RANGES[key].describe() in msg  # single-key range errors state the whole range
+
+
+def test_sweep_values_are_each_validated():
+    preflight(["-m", "seed=1,2", "chain.n_validators=3,4"])
+    with pytest.raises(ConfigError, match="chain.n_validators"):
+        preflight(["-m", "seed=1,2", "chain.n_validators=3,0"])
+
+
+def test_valid_overrides_compose_typed_values():
+    cfg = compose(["scenario=baseline", "chain.n_validators=7", "chain.consensus=aura", "seed=3"])
+    assert cfg.chain.n_validators == 7 and cfg.chain.consensus == "aura" and cfg.seed == 3
+    assert cfg.scenario.name == "baseline" and cfg.load.tps == 100.0
+
+
+def test_command_line_beats_scenario_defaults():
+    cfg = compose(["load.tps=5", "scenario=baseline"])
+    assert cfg.load.tps == 5.0
+
+
+def test_range_describe():
+    assert Range(0, 1, lo_open=True).describe() == "a number in (0, 1]"
+    assert Range(1, integer=True).describe() == "an integer >= 1"
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    code = "import sys; from ainur_sim.cli import main; sys.argv = ['ainur-sim', *sys.argv[1:]]; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+@pytest.mark.parametrize("args", [["chain.babe_c=2"], ["scenario=nope"], ["chain.foo=1"],
+                                  ["-m", "seed=1,2", "chain.n_validators=0,3"]])
+def test_cli_bad_input_exits_2_without_traceback_or_run_dir(tmp_path, args):
+    r = _cli(args, tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 2 and "Traceback" not in r.stderr
+    key = [a for a in args if not a.startswith("-")][-1].split("=")[0]
+    assert key in lines[0]
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
