@@ -1,8 +1,8 @@
 """Validator availability: offline intervals, and what they do to block delivery.
 
 An offline validator authors nothing and receives nothing; it comes back at the end of its interval
-and, ``sync_delay_s`` later, has caught up with the network (block production schedules that sync). Intervals are held as three
-parallel arrays so that checks over all validators are vectorised.
+and, ``sync_delay_s`` later, has caught up with the network (block production schedules that sync).
+Intervals are held as three parallel arrays so that checks over all validators are vectorised.
 """
 
 from __future__ import annotations
