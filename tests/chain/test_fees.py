@@ -1,0 +1,163 @@
+"""Tests for ainur_sim.chain.fees: multiplier, fees, split, priority, limits."""
+
+import numpy as np
+import pytest
+
+from ainur_sim.chain.fees import (
+    CALL_LENGTHS,
+    CALL_WEIGHTS,
+    FAST_ADJUSTMENT_VARIABLE,
+    SUBSTRATE_DEFAULT_LIMITS,
+    TOKEN,
+    BlockLimits,
+    FeeParams,
+    inclusion_fee,
+    max_transfer_tps,
+    multiplier_path,
+    next_multiplier,
+    priority,
+    split_fee,
+    total_fee,
+    transfers_per_block,
+)
+
+P = FeeParams()
+
+
+def hand_next(m: float, f: float, v: float = 0.000075, target: float = 0.25, lo: float = 0.1) -> float:
+    d = abs(f - target)
+    x = v * d
+    m = m * (1 + x + x * x / 2) if f >= target else m * (1 - (x - x * x / 2))
+    return max(m, lo)
+
+
+def test_path_equals_hand_iteration_exactly():
+    rng = np.random.default_rng(1)
+    fullness = np.concatenate([rng.random(500), np.ones(50), np.zeros(50), np.full(10, 0.25)])
+    path = multiplier_path(1.0, fullness, P)
+    m = 1.0
+    expected = [m]
+    for f in fullness:
+        m = hand_next(m, float(f))
+        expected.append(m)
+    assert path.shape == (fullness.size + 1,)
+    assert path.tolist() == expected
+    # and iterating next_multiplier on fullness (normal_max = 1) gives the same bits
+    m = 1.0
+    for i, f in enumerate(fullness):
+        assert path[i] == m
+        m = next_multiplier(m, float(f), 1.0, P)
+    assert path[-1] == m
+
+
+def test_next_multiplier_in_weight_units():
+    # 1.5 s normal limit, 0.375 s used = exactly on target -> unchanged
+    assert next_multiplier(1.3, 0.375, 1.5, P) == 1.3
+    up = next_multiplier(1.0, 1.5, 1.5, P)
+    x = 0.000075 * 0.75
+    assert up == pytest.approx(1 + x + x * x / 2, rel=1e-15)
+    # s above the normal limit is capped (Substrate: min(normal weight, normal_max))
+    assert next_multiplier(1.0, 3.0, 1.5, P) == up
+
+
+@pytest.mark.parametrize(
+    ("blocks", "full", "expected", "tol"),
+    [(600, True, 1.034, 0.001), (14_400, True, 2.25, 0.005), (14_400, False, 0.763, 0.001),
+     (600, False, 0.989, 0.001)],
+)
+def test_reaction_speed_table(blocks, full, expected, tol):
+    fullness = np.ones(blocks) if full else np.zeros(blocks)
+    assert multiplier_path(1.0, fullness, P)[-1] == pytest.approx(expected, abs=tol)
+
+
+def test_fast_variable_and_floor():
+    fast = FeeParams(adjustment_variable=FAST_ADJUSTMENT_VARIABLE)
+    assert multiplier_path(1.0, np.ones(600), fast)[-1] == pytest.approx(4.4, abs=0.05)
+    empty = multiplier_path(1.0, np.zeros(3600), fast)
+    assert empty.min() == 0.1 and empty[-1] == 0.1
+    assert np.all(np.diff(empty) <= 0)
+    # default v: 30 days of empty blocks reach the floor and stay there
+    assert multiplier_path(1.0, np.zeros(432_000), P)[-1] == 0.1
+    # a stale value below the floor recovers to it; a ceiling clamps
+    assert next_multiplier(0.01, 0.0, 1.0, P) == 0.1
+    capped = FeeParams(max_multiplier=1.01)
+    assert multiplier_path(1.0, np.ones(10_000), capped)[-1] == 1.01
+
+
+def test_inclusion_fee_integer_and_formula():
+    w = np.array([CALL_WEIGHTS["transfer"], 0.0, 1e-3])
+    length = np.array([140, 0, 1000])
+    m = np.array([1.0, 1.0, 2.5])
+    fee = inclusion_fee(w, length, m, P)
+    assert fee.dtype == np.int64
+    # transfer: 1e9 base + 140e8 length + floor(144.81 us * 1e13) weight
+    assert fee[0] == 10**9 + 140 * 10**8 + 1_448_100_000
+    assert fee[1] == 10**9
+    assert fee[2] == 10**9 + 1000 * 10**8 + 25 * 10**9
+    assert 0.005 * TOKEN < fee[0] < 0.05 * TOKEN  # "order of 0.01 token"
+    # multiplier affects only the weight part, floor applied
+    assert inclusion_fee(1e-12, 0, 0.5, P) == 10**9 + 5
+    assert inclusion_fee(1e-12, 0, 0.39, P) == 10**9 + 3
+    tot = total_fee(w, length, m, np.array([0, 7, 10**12]), P)
+    np.testing.assert_array_equal(tot - fee, [0, 7, 10**12])
+
+
+def test_split_conserves_every_unit():
+    rng = np.random.default_rng(2)
+    fees = np.concatenate([rng.integers(0, 10**15, 10_000), [0, 1, 2, 3, 9, 10**18, 2**62]])
+    for share in (0.8, 0.0, 1.0, 0.333333333):
+        treasury, burned = split_fee(fees, FeeParams(treasury_share=share))
+        np.testing.assert_array_equal(treasury + burned, fees)
+        assert treasury.dtype == np.int64 and np.all(treasury >= 0) and np.all(burned >= 0)
+    treasury, burned = split_fee(np.array([10, 1_000_000_000_000, 9]), P)
+    np.testing.assert_array_equal(treasury, [8, 800_000_000_000, 7])
+
+
+def test_priority_orders_like_substrate():
+    limits = BlockLimits()
+    w = CALL_WEIGHTS["transfer"]
+    fee = int(inclusion_fee(w, 140, 1.0, P))
+    pr = priority(
+        tip=[0, 10**6, 0, 0, 0],
+        weight_s=[w, w, w, 2 * w, w],
+        length_bytes=[140, 140, 140, 140, 140],
+        operational=[False, False, False, False, True],
+        final_fee=[fee, fee + 10**6, fee, fee, fee],
+        limits=limits,
+    )
+    # (tip + 1) * min(2 s // w, 3.75 MiB // 140 B)
+    per_block = min(2 * 10**12 // round(w * 1e12), (5 * 1024 * 1024 * 3 // 4) // 140)
+    assert pr[0] == per_block
+    assert pr[1] == (10**6 + 1) * per_block
+    assert pr[1] > pr[0]  # higher tip first
+    assert pr[0] > pr[3]  # zero tip: the lighter transaction first
+    assert pr[4] == per_block + 5 * fee * per_block  # operational gets a 5x fee virtual tip
+    assert pr[4] > pr[1]
+    # length-bound: a huge extrinsic ranks below a small one at equal weight
+    big = priority(0, w, 1_000_000, False, fee, limits)
+    assert big == (5 * 1024 * 1024 * 3 // 4) // 1_000_000
+    # saturation instead of overflow
+    assert priority(2**62, 1e-9, 1, True, 2**62, limits) == np.iinfo(np.int64).max
+
+
+def test_block_limits_and_tps_ceiling():
+    limits = BlockLimits()
+    assert limits.normal_max_weight_s == 1.5
+    assert limits.normal_max_length_bytes == 3_932_160
+    assert limits.extrinsic_weight_s("transfer") == pytest.approx(242.061e-6, abs=1e-9)
+    assert transfers_per_block(limits) == 6196
+    assert max_transfer_tps(limits, 6.0) == pytest.approx(1030, abs=5)
+    assert SUBSTRATE_DEFAULT_LIMITS.extrinsic_weight_s("transfer") == pytest.approx(281.32e-6, abs=1e-9)
+    assert max_transfer_tps(SUBSTRATE_DEFAULT_LIMITS, 6.0) == pytest.approx(890, abs=5)
+    # every call has a length and a weight heavier than a transfer's is not negative
+    assert set(CALL_LENGTHS) == set(CALL_WEIGHTS)
+    assert min(CALL_WEIGHTS.values()) == CALL_WEIGHTS["transfer"]
+
+
+def test_bad_params_rejected():
+    with pytest.raises(ValueError, match="min_multiplier"):
+        FeeParams(min_multiplier=0)
+    with pytest.raises(ValueError, match="target_fullness"):
+        FeeParams(target_fullness=1.5)
+    with pytest.raises(ValueError):
+        inclusion_fee(-1.0, 0, 1.0, P)
