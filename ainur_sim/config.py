@@ -67,6 +67,19 @@ class ChainConfig:
 
 
 @dataclass
+class FinalityConfig:
+    """GRANDPA finality (research/substrate.md §3)."""
+
+    enabled: bool = True
+    gossip_duration_s: float = 1.0  # T: prevote timer 2T, precommit timer 4T (Polkadot: 1 s)
+    before_best: int = 2  # voting rule BeforeBestBlockBy(2)
+    vote_processing_s: float = 0.005  # time to check and sign a vote
+    byzantine_fraction: float = 0.0  # share of validators that may equivocate
+    equivocation_prob: float = 0.0  # per round, chance that an online byzantine voter equivocates
+    timing_observers: int = 100  # receivers whose vote arrivals are computed each round (all when fewer)
+
+
+@dataclass
 class NetworkConfig:
     """Where validators are and how blocks travel between them."""
 
@@ -160,6 +173,7 @@ class Config:
     duration_s: float | None = None
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     chain: ChainConfig = field(default_factory=ChainConfig)
+    finality: FinalityConfig = field(default_factory=FinalityConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     faults: FaultsConfig = field(default_factory=FaultsConfig)
     load: LoadConfig = field(default_factory=LoadConfig)
@@ -233,6 +247,12 @@ RANGES: dict[str, Range] = {
     "chain.block_exec_weight_s": Range(0, 10),
     "chain.header_bytes": Range(1, 5 * 2**20, integer=True),
     "chain.sync_delay_s": Range(0, 3600),
+    "finality.gossip_duration_s": Range(0, 600, lo_open=True),
+    "finality.before_best": Range(0, 1000, integer=True),
+    "finality.vote_processing_s": Range(0, 60),
+    "finality.byzantine_fraction": Range(0, 1),
+    "finality.equivocation_prob": Range(0, 1),
+    "finality.timing_observers": Range(1, 100_000, integer=True),
     "network.degree": Range(1, 1000, integer=True),
     "network.intra_region_rtt_ms": Range(0, 10_000),
     "network.link_jitter_sigma": Range(0, 3),

@@ -76,6 +76,22 @@ def block_kpis(blocks: pd.DataFrame) -> tuple[dict[str, float | None], dict[str,
     return {"block_time_mean_s": float(iv.mean()), "block_time_p99_s": float(np.percentile(iv, 99))}, {}
 
 
+def finality_lags(blocks: pd.DataFrame) -> np.ndarray:
+    """Seconds from authoring to finality of every finalized canonical block."""
+    fin = blocks.loc[blocks["canonical"] & blocks["t_finalized"].notna()]
+    return (fin["t_finalized"] - fin["t_authored"]).to_numpy()
+
+
+def finality_kpis(blocks: pd.DataFrame, *, enabled: bool) -> tuple[dict[str, float | None], dict[str, str]]:
+    """``finality_p95_s``: 95th percentile of block finality lag (authored → finalized), canonical blocks."""
+    if not enabled:
+        return {"finality_p95_s": None}, {"finality_p95_s": "finality disabled (finality.enabled=false)"}
+    lags = finality_lags(blocks)
+    if lags.size < 20:
+        return {"finality_p95_s": None}, {"finality_p95_s": f"only {lags.size} blocks finalized (< 20)"}
+    return {"finality_p95_s": float(np.percentile(lags, 95))}, {}
+
+
 def evaluate(
     measured: Mapping[str, float | None],
     reasons: Mapping[str, str],

@@ -16,12 +16,13 @@ import simpy
 from omegaconf import DictConfig, OmegaConf
 
 from ainur_sim import schemas
-from ainur_sim.chain.blocktree import BlockTree, fork_stats
+from ainur_sim.chain.blocktree import BlockTree, finality_is_safe, fork_stats
 from ainur_sim.chain.faults import Availability
+from ainur_sim.chain.finality import Grandpa
 from ainur_sim.chain.network import Network, build_network
 from ainur_sim.chain.production import BlockProduction, empty_block_builder
 from ainur_sim.config import Config, validate
-from ainur_sim.kpi import block_kpis, evaluate
+from ainur_sim.kpi import block_kpis, evaluate, finality_kpis
 from ainur_sim.record import empty_frame
 from ainur_sim.result import RunResult
 from ainur_sim.rng import Streams
@@ -49,6 +50,7 @@ class World:
     availability: Availability
     tree: BlockTree
     production: BlockProduction
+    finality: Grandpa | None
     offline: np.ndarray
 
 
@@ -82,7 +84,19 @@ def build_world(cfg: Config) -> World:
         build_base_s=ch.build_base_s, leader_rng=streams.generator("consensus.leaders"),
         delivery_rng=streams.generator("network.delivery"),
     )
-    return World(cfg, env, streams, network, availability, tree, production, offline)
+    fin = cfg.finality
+    grandpa = None
+    if fin.enabled:
+        byz_rng = streams.generator("finality.byzantine")
+        byzantine = byz_rng.choice(n, int(round(fin.byzantine_fraction * n)), replace=False)
+        grandpa = Grandpa(
+            env, production=production, tree=tree, network=network, availability=availability,
+            gossip_duration_s=fin.gossip_duration_s, before_best=fin.before_best,
+            vote_processing_s=fin.vote_processing_s, byzantine=byzantine,
+            equivocation_prob=fin.equivocation_prob, timing_observers=fin.timing_observers,
+            rng=streams.generator("finality.votes"),
+        )
+    return World(cfg, env, streams, network, availability, tree, production, grandpa, offline)
 
 
 def _progress(env: simpy.Environment, horizon: float):  # noqa: ANN202 - SimPy generator
@@ -107,10 +121,14 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
     world.env.run(until=duration)
 
     tree = world.tree
-    tree.mark_canonical(tree.best_block())
+    grandpa = world.finality
+    tree.mark_canonical(tree.best_descendant(grandpa.finalized) if grandpa else tree.best_block())
     blocks = tree.to_frame()
     blocks = blocks[list(schemas.BLOCKS)]
     measured, reasons = block_kpis(blocks)
+    fin_measured, fin_reasons = finality_kpis(blocks, enabled=grandpa is not None)
+    measured.update(fin_measured)
+    reasons.update(fin_reasons)
     kpis = evaluate(measured, reasons, typed.kpi.targets)
     stats: dict[str, Any] = {
         "slots": world.production.slots_run,
@@ -119,6 +137,18 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
         **fork_stats(blocks),
         "offline_validators": [int(v) for v in world.offline],
     }
+    extra: dict[str, Any] = {}
+    if grandpa is not None:
+        rounds = grandpa.rounds.to_frame()
+        offences = grandpa.offences.to_frame()
+        extra = {"finality_rounds": rounds, "offences": offences}
+        stats.update({
+            "finality_rounds": int((~rounds["stalled"]).sum()),
+            "finality_stalled_rounds": int(rounds["stalled"].sum()),
+            "finalized_height": int(tree.store.cols["number"][grandpa.finalized]),
+            "finality_safe": finality_is_safe(blocks),
+            "equivocations": len(offences),
+        })
     return RunResult(
         blocks=blocks,
         tasks=empty_frame(schemas.TASKS),
@@ -130,4 +160,5 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
         duration_s=duration,
         wall_s=time.perf_counter() - t0,
         stats=stats,
+        extra_tables=extra,
     )

@@ -59,6 +59,44 @@ class BlockTree:
         c = self.store.cols
         return c["babe_weight"][ids] * (1 << 32) + c["number"][ids]
 
+    def ancestor_at(self, ids: np.ndarray, height: int) -> np.ndarray:
+        """For each block in ``ids``, its ancestor (or itself) at ``height``; -1 where the block is lower."""
+        cols = self.store.cols
+        out = np.array(ids, dtype=np.int64, copy=True)
+        num = cols["number"][out]
+        out[num < height] = -1
+        up = num > height
+        while up.any():
+            out[up] = cols["parent_id"][out[up]]
+            up[up] = cols["number"][out[up]] > height
+        return out
+
+    def descends_from(self, ids: np.ndarray, block: int) -> np.ndarray:
+        """Mask: which of ``ids`` are ``block`` or its descendants."""
+        return self.ancestor_at(ids, int(self.store.cols["number"][block])) == block
+
+    def best_descendant(self, block: int) -> int:
+        """The best block (fork choice; ties: earliest authored) among ``block`` and its descendants."""
+        cols = self.store.cols
+        n = len(self)
+        cand = np.flatnonzero(cols["number"][:n] >= cols["number"][block])
+        cand = cand[self.descends_from(cand, block)]
+        key = self.choice_key(cand)
+        best = cand[key == key.max()]
+        return int(best[np.argmin(cols["t_authored"][best])])
+
+    def mark_finalized(self, block: int, t: float) -> np.ndarray:
+        """Finalize ``block`` and its not yet finalized ancestors at time ``t``; returns their ids (oldest first)."""
+        cols = self.store.cols
+        newly = []
+        b = block
+        while b >= 0 and np.isnan(cols["t_finalized"][b]):
+            newly.append(b)
+            b = cols["parent_id"][b]
+        ids = np.array(newly[::-1], dtype=np.int64)
+        cols["t_finalized"][ids] = t
+        return ids
+
     def ancestry(self, head: int) -> np.ndarray:
         """Ids from genesis to ``head`` inclusive."""
         parent = self.store.cols["parent_id"]
@@ -85,6 +123,17 @@ class BlockTree:
     def to_frame(self) -> pd.DataFrame:
         """All authored blocks (genesis excluded), columns as in the run-dir contract plus ``babe_weight``."""
         return self.store.to_frame().iloc[1:].reset_index(drop=True)
+
+
+def finality_is_safe(blocks: pd.DataFrame) -> bool:
+    """True when the finalized blocks form one chain: one per height, each the parent of the next."""
+    fin = blocks.loc[blocks["t_finalized"].notna()].sort_values("number")
+    if fin.empty:
+        return True
+    numbers = fin["number"].to_numpy()
+    if len(np.unique(numbers)) != len(numbers) or (np.diff(numbers) != 1).any():
+        return False
+    return bool((fin["parent_id"].to_numpy()[1:] == fin["block_id"].to_numpy()[:-1]).all())
 
 
 def fork_stats(blocks: pd.DataFrame) -> dict[str, float | int | None]:

@@ -70,13 +70,15 @@ class Network:
     """Static network facts of a run: validator regions and pairwise propagation terms.
 
     ``path_latency_s[a, j]``: seconds of link latency on the best path from ``a`` to ``j`` (already
-    multiplied by the hop factor); ``hops[a, j]``: links on that path (0 on the diagonal).
+    multiplied by the hop factor); ``gossip_s[a, j]``: one-way delay of a small gossip message (a vote)
+    along that path; ``hops[a, j]``: links on that path (0 on the diagonal).
     """
 
     region: np.ndarray
     graph: nx.Graph
     owd_s: np.ndarray
     path_latency_s: np.ndarray
+    gossip_s: np.ndarray
     hops: np.ndarray
     bandwidth_bps: float
     message_jitter_sigma: float
@@ -137,13 +139,15 @@ def build_network(
         path, path_hops = cost, hops
     else:
         path, path_hops = _shortest_paths(cost, hops)
-    for arr in (region, owd_s, path, path_hops):
+    gossip = path / hop_latency_factor if hop_latency_factor > 0 else owd_s.copy()
+    for arr in (region, owd_s, path, gossip, path_hops):
         arr.setflags(write=False)
     return Network(
         region=region,
         graph=g,
         owd_s=owd_s,
         path_latency_s=path,
+        gossip_s=gossip,
         hops=path_hops,
         bandwidth_bps=bandwidth_mbps * 1e6,
         message_jitter_sigma=message_jitter_sigma,

@@ -90,6 +90,9 @@ class BlockProduction:
         self.head = np.zeros(self.n, dtype=np.int64)
         self.head_key = np.zeros(self.n, dtype=np.int64)
         self._t_view = -np.inf
+        self.finalized = 0  # last finalized block: fork choice only considers its descendants
+        #: called as ``listener(block_id, arrivals)`` whenever a block is authored
+        self.block_listeners: list[Callable[[int, np.ndarray], None]] = []
         self._pending_ids: list[int] = []
         self._pending_arr: list[np.ndarray] = []
         self.slots_run = 0
@@ -128,6 +131,8 @@ class BlockProduction:
         ids = np.asarray(self._pending_ids, dtype=np.int64)
         arr = np.vstack(self._pending_arr)
         new = (arr > self._t_view) & (arr <= t)
+        if self.finalized > 0:
+            new &= self.tree.descends_from(ids, self.finalized)[:, None]
         if new.any():
             key = self.tree.choice_key(ids)
             masked = np.where(new, key[:, None], -1)
@@ -159,12 +164,25 @@ class BlockProduction:
         if not reached.any():
             return
         ids = np.flatnonzero(reached) + 1
+        if self.finalized > 0:
+            ids = ids[self.tree.descends_from(ids, self.finalized)]
+        if ids.size == 0:
+            return
         key = self.tree.choice_key(ids)
         best = ids[key == key.max()]
         b = int(best[np.argmin(cols["t_authored"][best])])
         k = int(self.tree.choice_key(b))
         if k > self.head_key[v]:
             self.head[v], self.head_key[v] = b, k
+
+    def on_finalized(self, block: int) -> None:
+        """``block`` is final: views on chains that do not contain it catch up to a chain that does."""
+        self.finalized = block
+        self.update_views(self.env.now)
+        off = np.flatnonzero(~self.tree.descends_from(self.head, block))
+        for v in off:
+            self.head[v], self.head_key[v] = block, int(self.tree.choice_key(block))
+            self.sync(int(v))
 
     def schedule_sync(self, v: int, t: float) -> None:
         """Run ``sync(v)`` at simulated time ``t``."""
@@ -191,6 +209,8 @@ class BlockProduction:
         arr[self.availability.offline_at(arr)] = np.inf
         self._pending_ids.append(bid)
         self._pending_arr.append(arr)
+        for listener in self.block_listeners:
+            listener(bid, arr)
         return bid
 
     def on_slot(self, slot: int) -> list[int]:

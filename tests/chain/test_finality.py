@@ -1,0 +1,138 @@
+"""GRANDPA: thresholds, voting rules, GHOST, stalls and catch-up, latency, safety, equivocation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ainur_sim import compose, run
+from ainur_sim.chain.blocktree import BlockTree, finality_is_safe
+from ainur_sim.chain.finality import equivocation_slash_fraction, ghost, supermajority, vote_target_heights
+from ainur_sim.kpi import finality_lags
+from tests.conftest import cached_run
+
+
+def test_supermajority_matches_grandpa_voter_set_table():
+    # research/substrate.md §3.1
+    assert [supermajority(n) for n in (3, 4, 5, 7, 10, 100, 300)] == [3, 3, 4, 5, 7, 67, 201]
+
+
+def test_voting_rules():
+    # base 10: best 20 -> min(18, 10 + (30 + 2) // 4 = 18) = 18; best 11 -> base (within 2); best 14 -> 12;
+    # best 100 -> min(98, 10 + 272 // 4 = 78) = 78
+    assert vote_target_heights(np.array([20, 11, 14, 100]), 10, 2).tolist() == [18, 10, 12, 78]
+
+
+def test_ghost_counts_votes_for_ancestors():
+    t = BlockTree()
+    a = t.add(0, 1, 0, True, 1.0, 0, 0.0, 1)
+    b = t.add(a, 2, 0, True, 2.0, 0, 0.0, 1)
+    c1 = t.add(b, 3, 0, True, 3.0, 0, 0.0, 1)
+    c2 = t.add(b, 3, 1, False, 3.0, 0, 0.0, 1)
+    votes = np.array([c1, c1, c1, c2, c2, a, b]).repeat(2).reshape(-1, 2)
+    assert ghost(t, votes, 5, 0) == b          # b has 6 supporters, c1 only 3
+    assert ghost(t, votes, 7, 0) == a          # a: all 7 supporters
+    assert ghost(t, votes, 3, 0) == c1
+    # an equivocator supporting both forks counts once per block
+    eq = np.array([[c1, c2], [c1, c1], [c2, c2]])
+    assert ghost(t, eq, 3, 0) == b and ghost(t, eq, 2, 0) in (c1, c2)
+
+
+def test_slash_fraction_formula():
+    assert equivocation_slash_fraction(1, 100) == pytest.approx(0.0009)
+    assert equivocation_slash_fraction(1, 10) == pytest.approx(0.09)
+    assert equivocation_slash_fraction(1, 4) == pytest.approx(0.5625)
+    assert equivocation_slash_fraction(1, 3) == 1.0
+
+
+def _outage(n: int, k: int, start: float = 600.0, dur: float = 1200.0, total: float = 3000.0):
+    return cached_run("scenario=baseline", f"chain.n_validators={n}", f"duration_s={total}",
+                      f"faults.offline_validators={k}", f"faults.outage_start_s={start}",
+                      f"faults.outage_duration_s={dur}")
+
+
+def _finalized_during(res, t0: float, t1: float) -> int:
+    f = res.blocks["t_finalized"]
+    return int(((f >= t0) & (f < t1)).sum())
+
+
+def test_ten_validators_three_offline_keep_finalizing():
+    res = _outage(10, 3)
+    assert _finalized_during(res, 700, 1800) > 100
+    assert res.stats["finality_safe"]
+
+
+def test_ten_validators_four_offline_stall_then_catch_up_within_a_minute():
+    start, dur = 600.0, 1200.0
+    res = _outage(10, 4, start, dur)
+    b = res.blocks
+    assert _finalized_during(res, start + 30, start + dur) == 0           # finality stalls ...
+    in_window = b[(b["t_authored"] >= start) & (b["t_authored"] < start + dur)]
+    assert len(in_window) > 100                                             # ... while blocks continue
+    before_end = b[b["canonical"] & (b["t_authored"] < start + dur)]
+    assert before_end["t_finalized"].notna().all()
+    assert before_end["t_finalized"].max() <= start + dur + 60              # all caught up within a minute
+    assert res.kpis["finality_p95_s"]["pass"] is False
+
+
+def test_three_validators_stall_with_one_offline():
+    res = _outage(3, 1, 600, 600, 1800)
+    assert _finalized_during(res, 630, 1200) == 0
+    assert _finalized_during(res, 1200, 1800) > 50
+
+
+def test_healthy_global_network_median_lag_12_to_18_s(baseline_run):
+    lags = finality_lags(baseline_run.blocks)
+    assert 12.0 <= np.median(lags) <= 18.0
+    assert baseline_run.kpis["finality_p95_s"]["value"] is not None
+    assert baseline_run.stats["finality_safe"]
+
+
+def test_finality_is_safe_detects_conflicts():
+    import pandas as pd
+
+    ok = pd.DataFrame({"block_id": [1, 2, 3], "parent_id": [0, 1, 2], "number": [1, 2, 3],
+                       "t_finalized": [5.0, 6.0, np.nan]})
+    assert finality_is_safe(ok)
+    bad = ok.assign(parent_id=[0, 1, 9], t_finalized=[5.0, 6.0, 7.0])  # block 3 does not extend block 2
+    assert not finality_is_safe(bad)
+    twin = ok.assign(number=[1, 2, 2], t_finalized=[5.0, 6.0, 7.0])   # two finalized at height 2
+    assert not finality_is_safe(twin)
+
+
+def test_equivocations_are_reported_and_slashed_by_formula():
+    res = cached_run("scenario=baseline", "duration_s=1200", "chain.n_validators=10",
+                     "finality.byzantine_fraction=0.2", "finality.equivocation_prob=1.0")
+    off = res.extra_tables["offences"]
+    assert len(off) > 50 and set(off["validator"]) <= set(range(10)) and off["validator"].nunique() == 2
+    assert np.allclose(off["slash_fraction"], [equivocation_slash_fraction(k, 10) for k in off["offenders"]])
+    assert res.stats["finality_safe"] and res.stats["finalized_height"] > 150
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n=st.integers(1, 12),
+    consensus=st.sampled_from(["babe", "aura"]),
+    offline_share=st.floats(0.0, 0.6),
+    byz_share=st.floats(0.0, 0.32),
+    equivocation=st.floats(0.0, 1.0),
+    slot=st.sampled_from([0.5, 2.0, 6.0]),
+    seed=st.integers(0, 10_000),
+)
+def test_property_finality_safety(n, consensus, offline_share, byz_share, equivocation, slot, seed):
+    k = int(offline_share * n)
+    dur = slot * 150
+    res = run(compose([
+        "scenario=baseline", f"seed={seed}", f"chain.consensus={consensus}", f"chain.n_validators={n}",
+        f"chain.slot_s={slot}", f"duration_s={dur}", f"faults.offline_validators={k}",
+        f"faults.outage_start_s={dur / 3}", f"faults.outage_duration_s={dur / 3 if k else 0}",
+        f"finality.byzantine_fraction={byz_share}", f"finality.equivocation_prob={equivocation}",
+    ]))
+    b = res.blocks
+    assert finality_is_safe(b)
+    fin = b[b["t_finalized"].notna()]
+    assert fin["canonical"].all()                       # finalized blocks are on the canonical chain
+    assert (fin["t_finalized"] >= fin["t_authored"]).all()
+    assert fin["block_id"].is_unique
