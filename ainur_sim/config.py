@@ -100,12 +100,40 @@ class NetworkConfig:
 
 
 @dataclass
+class PartitionConfig:
+    """A network partition: validators in ``regions`` (or a random ``minority_fraction``) are cut off
+    from the rest for ``[start_s, start_s + duration_s)``."""
+
+    start_s: float = 0.0
+    duration_s: float = 0.0
+    regions: list[str] = field(default_factory=list)
+    minority_fraction: float = 0.0
+
+
+@dataclass
+class DegradationConfig:
+    """Latency degradation: every delay to or from the affected validators (all when ``fraction`` is 1)
+    is multiplied by ``factor`` during ``[start_s, start_s + duration_s)``."""
+
+    start_s: float = 0.0
+    duration_s: float = 0.0
+    factor: float = 1.0
+    fraction: float = 1.0
+
+
+@dataclass
 class FaultsConfig:
-    """The outage window: ``offline_validators`` validators go offline for the window, then sync."""
+    """Faults: the outage window (``offline_validators`` go offline, then sync), random crash/recover per
+    validator (off when ``mtbf_s`` is null), partitions and latency degradation windows."""
 
     offline_validators: int = 0
     outage_start_s: float = 0.0
     outage_duration_s: float = 0.0
+    mtbf_s: float | None = None  # mean time between failures per validator; null = no random crashes
+    mttr_s: float = 1800.0  # mean time to repair
+    repair: str = "exponential"  # or lognormal
+    partitions: list[PartitionConfig] = field(default_factory=list)
+    degradations: list[DegradationConfig] = field(default_factory=list)
 
 
 @dataclass
@@ -156,6 +184,8 @@ class KpiConfig:
 
     name: str = "launch"
     targets: dict[str, KpiTarget] = field(default_factory=dict)
+    uptime_max_block_gap_s: float = 18.0  # "up" needs a canonical block within this many seconds (3 slots)
+    uptime_max_finality_lag_s: float = 60.0  # ... and the newest finalized block at most this old
 
 
 @dataclass
@@ -263,6 +293,8 @@ RANGES: dict[str, Range] = {
     "faults.outage_start_s": Range(0, 366 * 86400),
     "faults.outage_duration_s": Range(0, 366 * 86400),
     "load.tps": Range(0, 1e6),
+    "kpi.uptime_max_block_gap_s": Range(0, 86400, lo_open=True),
+    "kpi.uptime_max_finality_lag_s": Range(0, 86400, lo_open=True),
     "fees.adjustment_variable": Range(0, 1),
     "fees.target_fullness": Range(0, 1, lo_open=True, hi_open=True),
     "fees.min_multiplier": Range(0, 1e6, lo_open=True),
@@ -275,6 +307,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "chain.consensus": CONSENSUS,
     "market.mechanism": MECHANISMS,
     "network.topology": TOPOLOGIES,
+    "faults.repair": ("exponential", "lognormal"),
 }
 
 
@@ -346,6 +379,26 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             "faults.outage_duration_s", f"got {f.outage_duration_s}; allowed: > 0 when offline_validators > 0"
         )
+    if f.mtbf_s is not None and not (f.mtbf_s > 0 and f.mttr_s > 0):
+        raise ConfigError(
+            "faults.mtbf_s", f"got mtbf_s={f.mtbf_s}, mttr_s={f.mttr_s}; allowed: both > 0 (or mtbf_s null)"
+        )
+    for i, part in enumerate(f.partitions):
+        key = f"faults.partitions[{i}]"
+        if part.start_s < 0 or part.duration_s <= 0 or part.start_s + part.duration_s > duration:
+            raise ConfigError(key, f"window [{part.start_s}, {part.start_s + part.duration_s}] s; allowed: "
+                                   f"duration_s > 0 and inside the run (0..{duration})")
+        if bool(part.regions) == (part.minority_fraction > 0):
+            raise ConfigError(key, "allowed: exactly one of regions (non-empty) or minority_fraction in (0, 1)")
+        if not 0 <= part.minority_fraction < 1 or any(r not in REGIONS for r in part.regions):
+            raise ConfigError(key, f"allowed: minority_fraction in [0, 1), regions among {', '.join(REGIONS)}")
+    for i, deg in enumerate(f.degradations):
+        key = f"faults.degradations[{i}]"
+        if deg.start_s < 0 or deg.duration_s <= 0 or deg.start_s + deg.duration_s > duration:
+            raise ConfigError(key, f"allowed: duration_s > 0 and the window inside the run (0..{duration})")
+        if not (deg.factor > 0 and 0 < deg.fraction <= 1):
+            raise ConfigError(key, f"got factor={deg.factor}, fraction={deg.fraction}; allowed: factor > 0, "
+                                   "fraction in (0, 1]")
     for p in cfg.scenario.phases:
         if not 0 <= p.t_s <= cfg.scenario.duration_s:
             raise ConfigError("scenario.phases", f"phase {p.name!r} at {p.t_s} s lies outside the scenario")

@@ -92,6 +92,33 @@ def finality_kpis(blocks: pd.DataFrame, *, enabled: bool) -> tuple[dict[str, flo
     return {"finality_p95_s": float(np.percentile(lags, 95))}, {}
 
 
+def uptime(blocks: pd.DataFrame, duration_s: float, *, max_block_gap_s: float, max_finality_lag_s: float | None,
+           step_s: float = 1.0) -> float:
+    """Share of the run during which the chain is up.
+
+    Up at time ``t`` means: the newest canonical block authored by ``t`` is at most ``max_block_gap_s``
+    old (blocks are being produced) and, when finality is modelled, the newest block finalized by ``t`` was
+    authored at most ``max_finality_lag_s`` before ``t`` (transactions reach finality). Evaluated on a grid
+    of ``step_s`` seconds, from the first moment the criteria could hold (``max(gap, lag)`` after genesis).
+    """
+    canon = blocks.loc[blocks["canonical"]].sort_values("number")
+    warmup = max(max_block_gap_s, max_finality_lag_s or 0.0)
+    grid = np.arange(warmup, duration_s, step_s)
+    if grid.size == 0:
+        return float("nan")
+    t_auth = canon["t_authored"].to_numpy()
+    i = np.searchsorted(t_auth, grid, side="right") - 1
+    last_block = np.where(i >= 0, t_auth[np.maximum(i, 0)], 0.0)
+    up = grid - last_block <= max_block_gap_s
+    if max_finality_lag_s is not None:
+        fin = canon.loc[canon["t_finalized"].notna()]
+        t_fin = fin["t_finalized"].to_numpy()
+        j = np.searchsorted(t_fin, grid, side="right") - 1
+        fin_auth = np.where(j >= 0, fin["t_authored"].to_numpy()[np.maximum(j, 0)], 0.0)
+        up &= grid - fin_auth <= max_finality_lag_s
+    return float(up.mean())
+
+
 def evaluate(
     measured: Mapping[str, float | None],
     reasons: Mapping[str, str],

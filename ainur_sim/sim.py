@@ -17,12 +17,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from ainur_sim import schemas
 from ainur_sim.chain.blocktree import BlockTree, finality_is_safe, fork_stats
+from ainur_sim.chain.connectivity import Connectivity
 from ainur_sim.chain.faults import Availability
 from ainur_sim.chain.finality import Grandpa
 from ainur_sim.chain.network import Network, build_network
 from ainur_sim.chain.production import BlockProduction, empty_block_builder
+from ainur_sim.chain.regions import REGIONS
 from ainur_sim.config import Config, validate
-from ainur_sim.kpi import block_kpis, evaluate, finality_kpis
+from ainur_sim.kpi import block_kpis, evaluate, finality_kpis, uptime
 from ainur_sim.record import empty_frame
 from ainur_sim.result import RunResult
 from ainur_sim.rng import Streams
@@ -54,6 +56,27 @@ class World:
     offline: np.ndarray
 
 
+def build_connectivity(cfg: Config, network: Network, streams: Streams) -> Connectivity | None:
+    """Partitions and latency-degradation windows from the config; None when there are none."""
+    f = cfg.faults
+    if not f.partitions and not f.degradations:
+        return None
+    n = network.n
+    conn = Connectivity(n)
+    rng = streams.generator("faults.partitions")
+    for p in f.partitions:
+        if p.regions:
+            side = np.isin(network.region, [REGIONS.index(r) for r in p.regions])
+            group = side.astype(np.int64)
+        else:
+            group = Connectivity.split_fraction(n, p.minority_fraction, rng)
+        conn.add_partition(p.start_s, p.start_s + p.duration_s, group)
+    for d in f.degradations:
+        affected = None if d.fraction >= 1 else np.sort(rng.choice(n, max(1, round(d.fraction * n)), replace=False))
+        conn.add_degradation(d.start_s, d.start_s + d.duration_s, d.factor, affected)
+    return conn
+
+
 def build_world(cfg: Config) -> World:
     """rng streams → network → validators (stake, availability) → block production."""
     streams = Streams(cfg.seed)
@@ -76,13 +99,17 @@ def build_world(cfg: Config) -> World:
     if f.offline_validators > 0:
         offline = np.sort(streams.generator("faults.outage").choice(n, f.offline_validators, replace=False))
         availability.add_outage(offline, f.outage_start_s, f.outage_start_s + f.outage_duration_s)
+    if f.mtbf_s is not None:
+        availability.add_random_crashes(f.mtbf_s, f.mttr_s, cfg.run_duration_s,
+                                        streams.generator("faults.crashes"), repair=f.repair)
+    connectivity = build_connectivity(cfg, network, streams)
     tree = BlockTree(capacity=int(cfg.run_duration_s / ch.slot_s * 1.2) + 16)
     production = BlockProduction(
         env, consensus=ch.consensus, slot_s=ch.slot_s, babe_c=ch.babe_c, stake=stake, network=network,
         availability=availability, tree=tree,
         builder=empty_block_builder(ch.block_exec_weight_s, ch.header_bytes),
         build_base_s=ch.build_base_s, leader_rng=streams.generator("consensus.leaders"),
-        delivery_rng=streams.generator("network.delivery"),
+        delivery_rng=streams.generator("network.delivery"), connectivity=connectivity,
     )
     fin = cfg.finality
     grandpa = None
@@ -129,6 +156,13 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
     fin_measured, fin_reasons = finality_kpis(blocks, enabled=grandpa is not None)
     measured.update(fin_measured)
     reasons.update(fin_reasons)
+    k = typed.kpi
+    up = uptime(blocks, duration, max_block_gap_s=k.uptime_max_block_gap_s,
+                max_finality_lag_s=k.uptime_max_finality_lag_s if grandpa else None)
+    if np.isfinite(up):
+        measured["uptime"] = up
+    else:
+        reasons["uptime"] = "run shorter than the uptime criteria's warm-up"
     kpis = evaluate(measured, reasons, typed.kpi.targets)
     stats: dict[str, Any] = {
         "slots": world.production.slots_run,
@@ -149,6 +183,8 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
             "finality_safe": finality_is_safe(blocks),
             "equivocations": len(offences),
         })
+    if len(world.availability.validator):
+        extra["outages"] = world.availability.intervals_frame()
     return RunResult(
         blocks=blocks,
         tasks=empty_frame(schemas.TASKS),

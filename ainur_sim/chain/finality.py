@@ -172,6 +172,10 @@ class Grandpa:
         and the time ``inf`` when the round cannot complete (fewer than the threshold online).
         """
         voters = np.flatnonzero(self.availability.online(t))
+        connectivity = self.production.connectivity
+        if connectivity is not None and voters.size:  # votes only travel within a connected component
+            label = connectivity.connected(t)[voters]
+            voters = voters[label == np.bincount(label).argmax()]
         none = np.zeros(0, dtype=np.int64)
         if voters.size < self.threshold:
             return np.inf, -1, none, int(voters.size)
@@ -199,6 +203,8 @@ class Grandpa:
         if obs.size == 0:
             obs = voters[: min(voters.size, 16)]
         lat = self.network.gossip_s[np.ix_(voters, obs)]
+        if connectivity is not None:
+            lat = connectivity.vote_delay_matrix(t, voters, obs, lat)
         jitter = self._jitter((2, *lat.shape))
         prevote = np.maximum(t, np.minimum(self._done_prev[voters], t + 2 * self.T)) + self.processing
         arr_pv = prevote[:, None] + lat * jitter[0]

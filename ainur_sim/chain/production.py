@@ -16,6 +16,7 @@ import numpy as np
 import simpy
 
 from ainur_sim.chain.blocktree import BlockTree
+from ainur_sim.chain.connectivity import Connectivity
 from ainur_sim.chain.consensus import (
     aura_author,
     babe_primary_probability,
@@ -70,12 +71,14 @@ class BlockProduction:
         build_base_s: float,
         leader_rng: np.random.Generator,
         delivery_rng: np.random.Generator,
+        connectivity: Connectivity | None = None,
     ) -> None:
         self.env = env
         self.consensus = consensus
         self.slot_s = float(slot_s)
         self.network = network
         self.availability = availability
+        self.connectivity = connectivity
         self.tree = tree
         self.builder = builder
         self.build_base_s = float(build_base_s)
@@ -203,6 +206,8 @@ class BlockProduction:
         bid = self.tree.add(parent, slot, author, primary, t_done, body.n_tx, body.weight_s,
                             body.length_bytes, body.fee_multiplier)
         arr = self.network.arrival_times(author, t_done, body.length_bytes, body.weight_s, self._delivery_rng)
+        if self.connectivity is not None:
+            arr = self.connectivity.adjust_arrivals(author, t_done, arr, self.network.path_latency_s[author])
         parent_arr = self._arrivals_of(parent)
         if parent_arr is not None:  # a block is imported only after its parent (if that was delivered)
             arr = np.maximum(arr, np.where(np.isinf(parent_arr), -np.inf, parent_arr))

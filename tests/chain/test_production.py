@@ -54,3 +54,26 @@ def test_outage_validators_silent_in_window_then_back_in_sync():
     slots = np.arange(int(start / 6), int((start + dur) / 6))
     empty = 1 - np.isin(slots, b["slot"]).mean()
     assert 0.10 < empty < 0.40
+
+
+def test_partition_stalls_finality_and_forks_then_heals():
+    res = cached_run("scenario=partition")
+    b = res.blocks
+    start, end = 1800.0, 3000.0
+    fin = b["t_finalized"]
+    assert not ((fin > start + 30) & (fin < end)).any()         # no supermajority on either side
+    both_sides = b[(b["t_authored"] >= start) & (b["t_authored"] < end)]
+    assert both_sides["canonical"].mean() < 0.75                 # each side built its own chain
+    assert res.stats["finality_safe"] and res.stats["finalized_height"] > 700
+    late = b[b["canonical"] & (b["t_authored"] < end)]
+    assert late["t_finalized"].max() < end + 120                 # healed: the backlog is finalized
+
+
+def test_random_crashes_silence_validators_while_down():
+    res = cached_run("scenario=baseline", "faults.mtbf_s=1800", "faults.mttr_s=300")
+    iv = res.extra_tables["outages"]
+    assert len(iv) > 5
+    b = res.blocks
+    for v, s, e in iv[["validator", "start", "end"]].itertuples(index=False):
+        slots_start = b["slot"] * 6.0  # authoring starts at the slot start
+        assert not ((b["author"] == v) & (slots_start >= s) & (slots_start < e)).any()
