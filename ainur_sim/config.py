@@ -137,19 +137,80 @@ class FaultsConfig:
 
 
 @dataclass
+class SpikeConfig:
+    """A load spike: the rate is multiplied by ``factor`` during ``[start_s, start_s + duration_s)``."""
+
+    start_s: float = 0.0
+    duration_s: float = 0.0
+    factor: float = 1.0
+
+
+@dataclass
 class LoadConfig:
-    """Background transfer load (the pool and fees land with the chain issue)."""
+    """Background transfer load: a non-homogeneous Poisson process (rate × daily cycle × ramp × spikes)."""
 
     tps: float = 0.0
+    daily_amplitude: float = 0.0  # rate × (1 + a·cos(2π(t − peak)/day)); t = 0 is midnight UTC
+    peak_hour: float = 14.0
+    spikes: list[SpikeConfig] = field(default_factory=list)
+    ramp_start_s: float = 0.0
+    ramp_end_s: float = 0.0
+    ramp_from: float = 1.0
+    ramp_to: float = 1.0
+    tip_zero_share: float = 0.9  # share of transfers without a tip
+    tip_median_units: float = 1e9  # median tip of tipped transfers, base units (0.001 token)
+    tip_sigma: float = 1.0
+    gossip_mean_s: float = 0.5  # mean delay from submission until authors have the transaction
+    longevity_s: float = 330.0  # mortal era: 55 blocks
+
+
+@dataclass
+class PoolConfig:
+    """Transaction-pool limits (Substrate defaults)."""
+
+    ready_count: int = 8192
+    ready_kib: int = 20480
+    future_count: int = 512
+    future_kib: int = 1024
+    ban_s: float = 1800.0
+
+
+@dataclass
+class ApiConfig:
+    """RPC/API layer: nodes in regions, servers per node, request mix, autoscaling."""
+
+    enabled: bool = True
+    node_regions: list[str] = field(default_factory=lambda: ["us-east-1", "eu-central-1", "ap-southeast-1"])
+    servers_per_node: int = 4
+    reads_per_tx: float = 4.0  # state reads (balances, status polls) per submitted transaction
+    base_read_rps: float = 50.0  # reads not tied to submissions (explorers, dashboards)
+    read_mean_ms: float = 2.0
+    submit_mean_ms: float = 8.0
+    service_distribution: str = "exponential"
+    autoscale: bool = True
+    target_utilization: float = 0.6
+    interval_s: float = 15.0
+    provisioning_delay_s: float = 60.0
+    max_servers: int = 256
+    sample: str = "auto"  # full (every request), sampled (windows, see chain/api.py) or auto (> 2e7 requests)
+
+
+@dataclass
+class EconomicsConfig:
+    """Money outside the chain: token price and operating cost, for USD-denominated KPIs."""
+
+    token_usd: float = 1.0  # USD per token (1 token = 10**12 base units)
+    opex_usd_per_day: float = 1000.0  # validators, RPC nodes, monitoring
 
 
 @dataclass
 class FeesConfig:
     """TargetedFeeAdjustment parameters (Polkadot defaults)."""
 
-    adjustment_variable: float = 0.000075
+    adjustment_variable: float = 0.000075  # Polkadot; the W3F "fast" example is 0.0033
     target_fullness: float = 0.25
     min_multiplier: float = 0.1
+    treasury_share: float = 0.8  # of inclusion fees; the rest is burned; tips go to the block author
 
 
 @dataclass
@@ -207,6 +268,9 @@ class Config:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     faults: FaultsConfig = field(default_factory=FaultsConfig)
     load: LoadConfig = field(default_factory=LoadConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    economics: EconomicsConfig = field(default_factory=EconomicsConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     fees: FeesConfig = field(default_factory=FeesConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     market: MarketConfig = field(default_factory=MarketConfig)
@@ -293,6 +357,34 @@ RANGES: dict[str, Range] = {
     "faults.outage_start_s": Range(0, 366 * 86400),
     "faults.outage_duration_s": Range(0, 366 * 86400),
     "load.tps": Range(0, 1e6),
+    "load.daily_amplitude": Range(0, 1),
+    "load.peak_hour": Range(0, 24),
+    "load.ramp_start_s": Range(0, 366 * 86400),
+    "load.ramp_end_s": Range(0, 366 * 86400),
+    "load.ramp_from": Range(0, 1e6),
+    "load.ramp_to": Range(0, 1e6),
+    "load.tip_zero_share": Range(0, 1),
+    "load.tip_median_units": Range(0, 1e24, lo_open=True),
+    "load.tip_sigma": Range(0, 10),
+    "load.gossip_mean_s": Range(0, 600),
+    "load.longevity_s": Range(0, 1e9, lo_open=True),
+    "pool.ready_count": Range(1, 10_000_000, integer=True),
+    "pool.ready_kib": Range(1, 100_000_000, integer=True),
+    "pool.future_count": Range(0, 10_000_000, integer=True),
+    "pool.future_kib": Range(0, 100_000_000, integer=True),
+    "pool.ban_s": Range(0, 86400 * 30),
+    "fees.treasury_share": Range(0, 1),
+    "economics.token_usd": Range(0, 1e9),
+    "api.servers_per_node": Range(1, 100_000, integer=True),
+    "api.reads_per_tx": Range(0, 1e4),
+    "api.base_read_rps": Range(0, 1e8),
+    "api.read_mean_ms": Range(0, 1e5, lo_open=True),
+    "api.submit_mean_ms": Range(0, 1e5, lo_open=True),
+    "api.target_utilization": Range(0, 1, lo_open=True),
+    "api.interval_s": Range(0, 3600, lo_open=True),
+    "api.provisioning_delay_s": Range(0, 86400),
+    "api.max_servers": Range(1, 1_000_000, integer=True),
+    "economics.opex_usd_per_day": Range(0, 1e12),
     "kpi.uptime_max_block_gap_s": Range(0, 86400, lo_open=True),
     "kpi.uptime_max_finality_lag_s": Range(0, 86400, lo_open=True),
     "fees.adjustment_variable": Range(0, 1),
@@ -308,6 +400,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "market.mechanism": MECHANISMS,
     "network.topology": TOPOLOGIES,
     "faults.repair": ("exponential", "lognormal"),
+    "api.service_distribution": ("exponential", "lognormal"),
+    "api.sample": ("auto", "full", "sampled"),
 }
 
 
@@ -383,6 +477,19 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             "faults.mtbf_s", f"got mtbf_s={f.mtbf_s}, mttr_s={f.mttr_s}; allowed: both > 0 (or mtbf_s null)"
         )
+    if not cfg.api.node_regions or any(r not in REGIONS for r in cfg.api.node_regions):
+        raise ConfigError("api.node_regions", f"got {list(cfg.api.node_regions)}; allowed: a non-empty list of "
+                                               f"{', '.join(REGIONS)}")
+    if cfg.api.max_servers < cfg.api.servers_per_node:
+        raise ConfigError("api.max_servers", f"got {cfg.api.max_servers}; allowed: >= api.servers_per_node")
+    ld = cfg.load
+    if ld.ramp_end_s < ld.ramp_start_s:
+        raise ConfigError("load.ramp_end_s", f"got {ld.ramp_end_s}; allowed: >= load.ramp_start_s ({ld.ramp_start_s})")
+    for i, sp in enumerate(ld.spikes):
+        if sp.duration_s <= 0 or sp.factor < 0 or sp.start_s < 0:
+            raise ConfigError(f"load.spikes[{i}]", f"got {sp}; allowed: start_s >= 0, duration_s > 0, factor >= 0")
+    if ld.tps > 0 and not cfg.finality.enabled:
+        raise ConfigError("load.tps", "transactions need finality to settle; allowed: 0 when finality.enabled=false")
     for i, part in enumerate(f.partitions):
         key = f"faults.partitions[{i}]"
         if part.start_s < 0 or part.duration_s <= 0 or part.start_s + part.duration_s > duration:

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from ainur_sim.config import KpiTarget
+
+if TYPE_CHECKING:
+    from ainur_sim.chain.txflow import TransactionFlow
+    from ainur_sim.config import Config
+
+TOKEN = 10**12
+SUSTAINED_WINDOW_S = 600.0
 
 #: Every KPI of the contract, in report order, with its unit.
 KPI_UNITS: dict[str, str] = {
@@ -117,6 +124,75 @@ def uptime(blocks: pd.DataFrame, duration_s: float, *, max_block_gap_s: float, m
         fin_auth = np.where(j >= 0, fin["t_authored"].to_numpy()[np.maximum(j, 0)], 0.0)
         up &= grid - fin_auth <= max_finality_lag_s
     return float(up.mean())
+
+
+def sustained_tps(blocks: pd.DataFrame, duration_s: float, window_s: float = SUSTAINED_WINDOW_S) -> float | None:
+    """Highest mean rate of finalized canonical transactions over any aligned ``window_s`` window, tx/s."""
+    n_win = int(duration_s // window_s)
+    if n_win < 1:
+        return None
+    fin = blocks.loc[blocks["canonical"] & blocks["t_finalized"].notna()]
+    k = (fin["t_authored"].to_numpy() // window_s).astype(np.int64)
+    keep = k < n_win
+    per_window = np.bincount(k[keep], weights=fin["n_tx"].to_numpy()[keep], minlength=n_win)
+    return float(per_window.max() / window_s)
+
+
+def transaction_kpis(blocks: pd.DataFrame, flow: TransactionFlow, duration_s: float, cfg: Config
+                     ) -> tuple[dict[str, float | None], dict[str, str], dict[str, Any]]:
+    """Throughput, success, fee revenue and transaction statistics of a run with load.
+
+    ``tx_success_rate`` = finalized / (finalized + rejected + evicted + expired): transactions still in
+    the pool at the end (pending) are excluded; dropped and expired ones count as failures.
+    ``fee_revenue_vs_opex`` = fees paid (inclusion fees + tips, in USD at ``economics.token_usd``) per day
+    over ``economics.opex_usd_per_day``.
+    """
+    c = flow.pool.counters
+    values: dict[str, float | None] = {}
+    reasons: dict[str, str] = {}
+    tps = sustained_tps(blocks, duration_s)
+    values["tps_sustained"] = tps
+    if tps is None:
+        reasons["tps_sustained"] = f"run shorter than one {SUSTAINED_WINDOW_S:.0f} s window"
+    failed = c.rejected + c.evicted + c.expired
+    settled = c.finalized + failed
+    values["tx_success_rate"] = c.finalized / settled if settled else None
+    if not settled:
+        reasons["tx_success_rate"] = "no transaction settled"
+    econ = cfg.economics
+    if econ.opex_usd_per_day > 0:
+        usd_per_day = flow.fees_paid / TOKEN * econ.token_usd / (duration_s / 86400.0)
+        values["fee_revenue_vs_opex"] = usd_per_day / econ.opex_usd_per_day
+    else:
+        reasons["fee_revenue_vs_opex"] = "economics.opex_usd_per_day is 0"
+    pool = flow.pool
+    stats = {
+        "tx_submitted": c.submitted, "tx_finalized": c.finalized, "tx_rejected": c.rejected,
+        "tx_evicted": c.evicted, "tx_expired": c.expired, "tx_pending_end": c.submitted - settled,
+        "tx_returned_from_orphans": c.returned_from_orphans,
+        "tx_inclusion_p50_s": _finite(pool.inclusion_latency.quantile(0.5)),
+        "tx_inclusion_p95_s": _finite(pool.inclusion_latency.quantile(0.95)),
+        "tx_finality_p50_s": _finite(pool.finality_latency.quantile(0.5)),
+        "tx_finality_p95_s": _finite(pool.finality_latency.quantile(0.95)),
+        "fees_paid_units": flow.fees_paid, "treasury_units": flow.treasury, "burned_units": flow.burned,
+        "author_tips_units": flow.author_tips,
+    }
+    return values, reasons, stats
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def storage_bandwidth_kpis(blocks: pd.DataFrame, duration_s: float, tx_bytes: int = 0) -> dict[str, float]:
+    """``storage_growth_gb_per_year``: canonical chain bytes per year at this run's rate (GB = 1e9 B).
+    ``bandwidth_gb_per_day``: traffic one validator handles per day — every authored block (orphans too)
+    and every submitted transaction received once and relayed once."""
+    year, day = 365.0 * 86400.0, 86400.0
+    canon = float(blocks.loc[blocks["canonical"], "length_bytes"].sum())
+    gossip = 2.0 * (float(blocks["length_bytes"].sum()) + tx_bytes)
+    return {"storage_growth_gb_per_year": canon / duration_s * year / 1e9,
+            "bandwidth_gb_per_day": gossip / duration_s * day / 1e9}
 
 
 def evaluate(

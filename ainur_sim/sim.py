@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import simpy
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,12 +20,24 @@ from ainur_sim import schemas
 from ainur_sim.chain.blocktree import BlockTree, finality_is_safe, fork_stats
 from ainur_sim.chain.connectivity import Connectivity
 from ainur_sim.chain.faults import Availability
+from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams
 from ainur_sim.chain.finality import Grandpa
+from ainur_sim.chain.load import LoadSchedule, TipDistribution
 from ainur_sim.chain.network import Network, build_network
 from ainur_sim.chain.production import BlockProduction, empty_block_builder
 from ainur_sim.chain.regions import REGIONS
+from ainur_sim.chain.rpc import simulate_run_api
+from ainur_sim.chain.txflow import TransactionFlow
+from ainur_sim.chain.txpool import PoolLimits, TxPool
 from ainur_sim.config import Config, validate
-from ainur_sim.kpi import block_kpis, evaluate, finality_kpis, uptime
+from ainur_sim.kpi import (
+    block_kpis,
+    evaluate,
+    finality_kpis,
+    storage_bandwidth_kpis,
+    transaction_kpis,
+    uptime,
+)
 from ainur_sim.record import empty_frame
 from ainur_sim.result import RunResult
 from ainur_sim.rng import Streams
@@ -53,6 +66,7 @@ class World:
     tree: BlockTree
     production: BlockProduction
     finality: Grandpa | None
+    txflow: TransactionFlow | None
     offline: np.ndarray
 
 
@@ -123,7 +137,44 @@ def build_world(cfg: Config) -> World:
             equivocation_prob=fin.equivocation_prob, timing_observers=fin.timing_observers,
             rng=streams.generator("finality.votes"),
         )
-    return World(cfg, env, streams, network, availability, tree, production, grandpa, offline)
+    txflow = None
+    if cfg.load.tps > 0 and grandpa is not None:
+        txflow = build_txflow(cfg, env, production, tree, streams)
+        grandpa.listeners.append(txflow.on_finalized)
+    return World(cfg, env, streams, network, availability, tree, production, grandpa, txflow, offline)
+
+
+def load_schedule(cfg: Config) -> LoadSchedule:
+    """The offered background load of ``cfg`` (transactions per second over time)."""
+    ld = cfg.load
+    return LoadSchedule(
+        tps=ld.tps, daily_amplitude=ld.daily_amplitude, peak_hour=ld.peak_hour,
+        spikes=tuple((sp.start_s, sp.duration_s, sp.factor) for sp in ld.spikes),
+        ramp_start_s=ld.ramp_start_s, ramp_end_s=ld.ramp_end_s, ramp_from=ld.ramp_from, ramp_to=ld.ramp_to,
+    )
+
+
+def fee_params(cfg: Config) -> FeeParams:
+    f = cfg.fees
+    return FeeParams(adjustment_variable=f.adjustment_variable, target_fullness=f.target_fullness,
+                     min_multiplier=f.min_multiplier, treasury_share=f.treasury_share)
+
+
+def build_txflow(cfg: Config, env: simpy.Environment, production: BlockProduction, tree: BlockTree,
+                 streams: Streams) -> TransactionFlow:
+    """Pool, load and fees, wired into block production."""
+    p, ld = cfg.pool, cfg.load
+    limits = BlockLimits()
+    pool = TxPool(PoolLimits(ready_count=p.ready_count, ready_bytes=p.ready_kib * 1024,
+                             future_count=p.future_count, future_bytes=p.future_kib * 1024, ban_s=p.ban_s),
+                  limits)
+    return TransactionFlow(
+        env, production=production, tree=tree, pool=pool, schedule=load_schedule(cfg),
+        tips=TipDistribution(zero_share=ld.tip_zero_share, median=ld.tip_median_units, sigma=ld.tip_sigma),
+        fee_params=fee_params(cfg), block_limits=limits, exec_weight_s=limits.block_base_weight_s,
+        header_bytes=cfg.chain.header_bytes, gossip_mean_s=ld.gossip_mean_s, longevity_s=ld.longevity_s,
+        rng=streams.generator("load.transfers"),
+    )
 
 
 def _progress(env: simpy.Environment, horizon: float):  # noqa: ANN202 - SimPy generator
@@ -163,7 +214,6 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
         measured["uptime"] = up
     else:
         reasons["uptime"] = "run shorter than the uptime criteria's warm-up"
-    kpis = evaluate(measured, reasons, typed.kpi.targets)
     stats: dict[str, Any] = {
         "slots": world.production.slots_run,
         "blocks_authored": len(blocks),
@@ -185,6 +235,27 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
         })
     if len(world.availability.validator):
         extra["outages"] = world.availability.intervals_frame()
+    flow = world.txflow
+    if flow is not None:
+        extra["chain_series"] = flow.series.to_frame()
+        tx_measured, tx_reasons, tx_stats = transaction_kpis(blocks, flow, duration, typed)
+        measured.update(tx_measured)
+        reasons.update(tx_reasons)
+        stats.update(tx_stats)
+    else:
+        for key in ("tps_sustained", "tx_success_rate", "fee_revenue_vs_opex"):
+            reasons[key] = "no transaction load (load.tps = 0)"
+    if typed.api.enabled:
+        api, api_stats = simulate_run_api(typed, load_schedule(typed), duration, world.streams.generator("api"))
+        measured.update(api.percentiles_ms())
+        stats.update(api_stats)
+        extra["api_series"] = pd.DataFrame(api.series)
+    else:
+        for key in ("api_p50_ms", "api_p95_ms", "api_p99_ms"):
+            reasons[key] = "API layer disabled (api.enabled=false)"
+    tx_bytes = flow.pool.counters.submitted * CALL_LENGTHS["transfer"] if flow is not None else 0
+    measured.update(storage_bandwidth_kpis(blocks, duration, tx_bytes))
+    kpis = evaluate(measured, reasons, typed.kpi.targets)
     return RunResult(
         blocks=blocks,
         tasks=empty_frame(schemas.TASKS),

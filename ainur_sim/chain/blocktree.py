@@ -27,6 +27,9 @@ BLOCK_SCHEMA: dict[str, str] = {
     "length_bytes": "int64",
     "fee_multiplier": "float64",
     "babe_weight": "int64",
+    "normal_weight_s": "float64",
+    "fees": "int64",
+    "tips": "int64",
 }
 
 
@@ -42,7 +45,8 @@ class BlockTree:
         return len(self.store)
 
     def add(self, parent: int, slot: int, author: int, primary: bool, t_authored: float,
-            n_tx: int, weight_s: float, length_bytes: int, fee_multiplier: float = 1.0) -> int:
+            n_tx: int, weight_s: float, length_bytes: int, fee_multiplier: float = 1.0,
+            normal_weight_s: float = 0.0, fees: int = 0, tips: int = 0) -> int:
         """Append a block on ``parent``; returns its id (= row index)."""
         cols = self.store.cols
         bid = self.store.n
@@ -50,7 +54,8 @@ class BlockTree:
             number=cols["number"][parent] + 1, block_id=bid, parent_id=parent, slot=slot, author=author,
             primary=primary, t_authored=t_authored, n_tx=n_tx, weight_s=weight_s,
             length_bytes=length_bytes, fee_multiplier=fee_multiplier,
-            babe_weight=cols["babe_weight"][parent] + int(primary),
+            babe_weight=cols["babe_weight"][parent] + int(primary), normal_weight_s=normal_weight_s,
+            fees=fees, tips=tips,
         )
         return bid
 

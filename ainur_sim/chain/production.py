@@ -37,17 +37,20 @@ class BlockBody:
     weight_s: float
     length_bytes: int
     fee_multiplier: float = 1.0
+    normal_weight_s: float = 0.0
+    fees: int = 0  # inclusion fees of its extrinsics, base units
+    tips: int = 0
 
 
-#: Builds the body of a block: ``(author, parent_id, slot, t_start) -> BlockBody``.
-BlockBuilder = Callable[[int, int, int, float], BlockBody]
+#: Builds the body of a block: ``(author, parent_id, slot, t_start, block_id) -> BlockBody``.
+BlockBuilder = Callable[[int, int, int, float, int], BlockBody]
 
 
 def empty_block_builder(exec_weight_s: float, header_bytes: int) -> BlockBuilder:
     """A builder that authors empty blocks (used until a transaction pool is wired in)."""
     body = BlockBody(0, exec_weight_s, header_bytes)
 
-    def build(author: int, parent: int, slot: int, t_start: float) -> BlockBody:
+    def build(author: int, parent: int, slot: int, t_start: float, block_id: int) -> BlockBody:
         return body
 
     return build
@@ -94,6 +97,8 @@ class BlockProduction:
         self.head_key = np.zeros(self.n, dtype=np.int64)
         self._t_view = -np.inf
         self.finalized = 0  # last finalized block: fork choice only considers its descendants
+        #: called as ``listener(slot, t)`` at every slot start, before its leaders author
+        self.slot_listeners: list[Callable[[int, float], None]] = []
         #: called as ``listener(block_id, arrivals)`` whenever a block is authored
         self.block_listeners: list[Callable[[int, np.ndarray], None]] = []
         self._pending_ids: list[int] = []
@@ -201,10 +206,10 @@ class BlockProduction:
     # --- slots -----------------------------------------------------------------------------------------
     def _author(self, author: int, primary: bool, slot: int, t_start: float) -> int:
         parent = int(self.head[author])
-        body = self.builder(author, parent, slot, t_start)
+        body = self.builder(author, parent, slot, t_start, len(self.tree))
         t_done = t_start + self.build_base_s + body.weight_s
         bid = self.tree.add(parent, slot, author, primary, t_done, body.n_tx, body.weight_s,
-                            body.length_bytes, body.fee_multiplier)
+                            body.length_bytes, body.fee_multiplier, body.normal_weight_s, body.fees, body.tips)
         arr = self.network.arrival_times(author, t_done, body.length_bytes, body.weight_s, self._delivery_rng)
         if self.connectivity is not None:
             arr = self.connectivity.adjust_arrivals(author, t_done, arr, self.network.path_latency_s[author])
@@ -221,6 +226,8 @@ class BlockProduction:
     def on_slot(self, slot: int) -> list[int]:
         """Author this slot's blocks; returns their ids."""
         t = self.env.now
+        for listener in self.slot_listeners:
+            listener(slot, t)
         self.update_views(t)
         online = self.availability.online(t)
         return [self._author(a, primary, slot, t) for a, primary in self._leaders(slot, online)]

@@ -36,7 +36,7 @@ def test_primary_probability_sums_to_c_whatever_the_stake():
 def babe20():
     # 20,000 slots; leader statistics do not depend on finality, so it is off to keep the test quick
     return cached_run("scenario=baseline", "chain.n_validators=20", "duration_s=120000",
-                      "finality.enabled=false")  # 20,000 slots
+                      "finality.enabled=false", "load.tps=0")  # 20,000 slots
 
 
 def test_babe_primary_shares_match_binomial(babe20):
@@ -61,7 +61,7 @@ def test_babe_all_online_fills_every_slot_at_six_seconds(babe20):
 
 def test_babe_with_a_third_offline_empty_slot_share():
     n, k, slots = 9, 3, 20_000
-    res = cached_run("scenario=baseline", "finality.enabled=false", f"chain.n_validators={n}",
+    res = cached_run("scenario=baseline", "finality.enabled=false", "load.tps=0", f"chain.n_validators={n}",
                      f"duration_s={slots * 6}",
                      f"faults.offline_validators={k}", "faults.outage_start_s=0",
                      f"faults.outage_duration_s={slots * 6}")
@@ -75,7 +75,8 @@ def test_babe_with_a_third_offline_empty_slot_share():
 @pytest.mark.parametrize(("n", "k"), [(3, 1), (10, 3), (7, 2)])
 def test_aura_offline_mean_interval_and_no_orphans(n, k):
     slots = 6_000
-    res = cached_run("scenario=baseline", "finality.enabled=false", "chain.consensus=aura", f"chain.n_validators={n}",
+    res = cached_run("scenario=baseline", "finality.enabled=false", "load.tps=0", "chain.consensus=aura",
+                     f"chain.n_validators={n}",
                      f"duration_s={slots * 6}", f"faults.offline_validators={k}", "faults.outage_start_s=0",
                      f"faults.outage_duration_s={slots * 6}")
     b = res.blocks

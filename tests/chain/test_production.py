@@ -10,7 +10,8 @@ SINGLE_REGION = ("network.regions=[eu-central-1]", "network.region_weights=[1]")
 
 
 def _fast_slots(consensus: str, *extra: str):
-    return cached_run("scenario=baseline", "finality.enabled=false", f"chain.consensus={consensus}", "chain.slot_s=0.5",
+    return cached_run("scenario=baseline", "finality.enabled=false", "load.tps=0", f"chain.consensus={consensus}",
+                      "chain.slot_s=0.5",
                       "duration_s=2000", *extra)
 
 

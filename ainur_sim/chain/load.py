@@ -1,0 +1,172 @@
+"""Background transfer load: a non-homogeneous Poisson process of plain transfers, generated per window.
+
+The rate is ``tps × daily(t) × ramp(t) × Π spike(t)``:
+
+* daily: ``1 + amplitude · cos(2π (t − peak_hour·3600) / 86400)`` with ``t = 0`` at midnight;
+* ramp: ``ramp_from`` until ``ramp_start_s``, linear to ``ramp_to`` at ``ramp_end_s``, then ``ramp_to``
+  (a step when start = end);
+* spikes: each ``(start_s, duration_s, factor)`` multiplies the rate by ``factor`` on
+  ``[start_s, start_s + duration_s)`` (e.g. ``(3600, 1800, 10)`` for 10× launch traffic).
+
+:func:`generate` draws one window's arrivals exactly by thinning (Lewis–Shedler): a homogeneous process at
+an upper bound of the rate on the window, each point kept with probability rate(t)/bound. Everything is
+vectorised; the result is a :class:`~ainur_sim.chain.txpool.TxBatch` of independent background
+transfers (``sender = -1``). Units: seconds, bytes, base units (1 token = 10**12).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ainur_sim.chain.fees import CALL_LENGTHS, CALL_WEIGHTS
+from ainur_sim.chain.txpool import TxBatch
+
+DAY_S: float = 86400.0
+
+DEFAULT_LONGEVITY_S: float = 330.0
+"""Mortal era of user transactions: Polkadot-JS signs for 5 min / 6 s + 5 = 55 blocks ≈ 330 s (substrate.md §5)."""
+
+DEFAULT_GOSSIP_MEAN_S: float = 0.5
+"""Mean of the exponential delay from submission at an RPC node until block authors have the transaction.
+[assumption] `sc-network-transactions` propagates on import (plus a re-propagation every 2.9 s), so most
+transactions reach authors within a few hundred ms of gossip hops; 0.5 s is a round figure for that."""
+
+
+@dataclass(frozen=True)
+class LoadSchedule:
+    """Offered background load over time, transactions per second (see the module docstring)."""
+
+    tps: float
+    daily_amplitude: float = 0.0
+    peak_hour: float = 14.0
+    spikes: tuple[tuple[float, float, float], ...] = ()
+    ramp_start_s: float = 0.0
+    ramp_end_s: float = 0.0
+    ramp_from: float = 1.0
+    ramp_to: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.tps >= 0:
+            raise ValueError(f"load.tps must be ≥ 0, got {self.tps}")
+        if not 0.0 <= self.daily_amplitude <= 1.0:
+            raise ValueError(f"load.daily_amplitude must be in [0, 1], got {self.daily_amplitude}")
+        if self.ramp_end_s < self.ramp_start_s:
+            raise ValueError("load.ramp_end_s must be ≥ ramp_start_s")
+        if self.ramp_from < 0 or self.ramp_to < 0:
+            raise ValueError("load.ramp_from and ramp_to must be ≥ 0")
+        spikes = tuple(tuple(float(x) for x in sp) for sp in self.spikes)
+        for sp in spikes:
+            if len(sp) != 3 or sp[1] <= 0 or sp[2] < 0:
+                raise ValueError(f"each spike is (start_s, duration_s > 0, factor ≥ 0), got {sp}")
+        object.__setattr__(self, "spikes", spikes)
+
+    def _daily(self, t: np.ndarray) -> np.ndarray:
+        phase = 2.0 * np.pi * (t - self.peak_hour * 3600.0) / DAY_S
+        return 1.0 + self.daily_amplitude * np.cos(phase)
+
+    def _ramp(self, t: np.ndarray) -> np.ndarray:
+        a, b = self.ramp_start_s, self.ramp_end_s
+        if b > a:
+            frac = np.clip((t - a) / (b - a), 0.0, 1.0)
+            return self.ramp_from + (self.ramp_to - self.ramp_from) * frac
+        return np.where(t < a, self.ramp_from, self.ramp_to)
+
+    def multiplier(self, t) -> np.ndarray:
+        """Rate relative to ``tps`` at times ``t`` (s)."""
+        t = np.asarray(t, dtype=np.float64)
+        m = self._daily(t) * self._ramp(t)
+        for start, dur, factor in self.spikes:
+            m = np.where((t >= start) & (t < start + dur), m * factor, m)
+        return m
+
+    def rate(self, t) -> np.ndarray:
+        """Arrival rate at times ``t``, transactions per second."""
+        return self.tps * self.multiplier(t)
+
+    def max_rate(self, t0: float, t1: float) -> float:
+        """An upper bound of the rate on ``[t0, t1]`` (exact for the daily and ramp parts)."""
+        peak = self.peak_hour * 3600.0
+        k = math.ceil((t0 - peak) / DAY_S)
+        has_peak = peak + k * DAY_S <= t1
+        daily = 1.0 + self.daily_amplitude if has_peak else float(self._daily(np.array([t0, t1])).max())
+        ramp = float(self._ramp(np.array([t0, t1])).max())
+        spike = 1.0
+        for start, dur, factor in self.spikes:
+            if start < t1 and start + dur > t0:
+                spike *= max(factor, 1.0)
+        return self.tps * daily * ramp * spike
+
+    def expected_count(self, t0: float, t1: float) -> float:
+        """∫ rate over ``[t0, t1]``: Gauss–Legendre on pieces split at every ramp and spike edge and at
+        most 1 h long (the integrand is smooth on each piece, so this is exact to rounding)."""
+        edges = [t0, t1, self.ramp_start_s, self.ramp_end_s]
+        for start, dur, _ in self.spikes:
+            edges += [start, start + dur]
+        cuts = np.unique(np.clip(np.array(edges, dtype=np.float64), t0, t1))
+        pieces = [np.linspace(a, b, max(2, math.ceil((b - a) / 3600.0) + 1)) for a, b in zip(cuts[:-1], cuts[1:],
+                                                                                             strict=True)]
+        x, wts = np.polynomial.legendre.leggauss(16)
+        total = 0.0
+        for grid in pieces:
+            a, b = grid[:-1, None], grid[1:, None]
+            mid, half = (a + b) / 2.0, (b - a) / 2.0
+            total += float((self.rate(mid + half * x) * wts * half).sum())
+        return total
+
+
+@dataclass(frozen=True)
+class TipDistribution:
+    """Tips of background transfers, base units: 0 with probability ``zero_share``, else lognormal with
+    the given median and log-sd. [assumption] Most transfers on Polkadot carry no tip; the default
+    tipped median 10^9 units = 0.001 token is of the order of a transfer's base fee."""
+
+    zero_share: float = 0.9
+    median: float = 1e9
+    sigma: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.zero_share <= 1.0:
+            raise ValueError(f"zero_share must be in [0, 1], got {self.zero_share}")
+        if not self.median > 0 or not self.sigma >= 0:
+            raise ValueError("median must be > 0 and sigma ≥ 0")
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        tipped = rng.random(n) >= self.zero_share
+        tips = np.zeros(n, np.int64)
+        draws = rng.lognormal(math.log(self.median), self.sigma, int(tipped.sum()))
+        tips[tipped] = np.rint(np.minimum(draws, 2.0**62))
+        return tips
+
+
+def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator) -> np.ndarray:
+    """Sorted arrival times of the NHPP on ``[t0, t1)``, exact by thinning."""
+    if t1 <= t0:
+        return np.empty(0)
+    bound = schedule.max_rate(t0, t1)
+    if bound <= 0:
+        return np.empty(0)
+    n = rng.poisson(bound * (t1 - t0))
+    t = rng.uniform(t0, t1, n)
+    keep = rng.random(n) * bound < schedule.rate(t)
+    return np.sort(t[keep])
+
+
+def generate(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator, *,
+             tips: TipDistribution | None = None, weight_s: float = CALL_WEIGHTS["transfer"],
+             length_bytes: int = CALL_LENGTHS["transfer"], gossip_mean_s: float = DEFAULT_GOSSIP_MEAN_S,
+             longevity_s: float = DEFAULT_LONGEVITY_S) -> TxBatch:
+    """Background transfers submitted on ``[t0, t1)`` (one slot window), in time order.
+
+    ``weight_s`` is the transfer's dispatch weight (144.8 µs; 242 µs of block weight with the extrinsic
+    base), ``length_bytes`` its encoded length (140 B). ``t_ready = t_submit + Exp(gossip_mean_s)``
+    (0 gives ``t_ready = t_submit``). The draws are made in a fixed order, so a seeded ``rng`` reproduces
+    the batch exactly.
+    """
+    t = arrival_times(schedule, t0, t1, rng)
+    n = t.shape[0]
+    tip = (tips or TipDistribution()).sample(n, rng)
+    t_ready = t + rng.exponential(gossip_mean_s, n) if gossip_mean_s > 0 else t
+    return TxBatch.of(t, weight_s, length_bytes, tip=tip, longevity_s=longevity_s, t_ready=t_ready)

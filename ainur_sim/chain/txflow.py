@@ -1,0 +1,158 @@
+"""The life of transactions in a run: load → pool → blocks → finality → fees.
+
+* At every slot start the background load of the past slot window is drawn (one vectorised NHPP batch)
+  and submitted to the pool, and expired transactions are dropped.
+* Authors build blocks from the pool: the pool selects by priority within the block limits, excluding
+  transactions already in the parent's unfinalized ancestry. The fee multiplier in effect for a block
+  follows TargetedFeeAdjustment from its parent's multiplier and normal-class fullness. The block's
+  inclusion fees and tips are summed when it is built.
+* When GRANDPA finalizes, the blocks included up to that height are resolved: finalized blocks' transactions
+  leave the pool and their fees are paid (inclusion fees split treasury/burn, tips to the author);
+  orphaned blocks' transactions return to the pool.
+
+Fees of background transfers are computed per block in aggregate (one integer per block):
+``n·base + per_byte·Σlength + ⌊m·weight_fee·Σweight⌋ + Σtip`` — the same formula as per transaction
+up to rounding of under one base unit per transaction, and the amount that is then moved is exactly the
+one recorded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from ainur_sim.chain.blocktree import BlockTree
+from ainur_sim.chain.fees import BlockLimits, FeeParams, inclusion_fee, next_multiplier, split_fee
+from ainur_sim.chain.load import LoadSchedule, TipDistribution, generate
+from ainur_sim.chain.production import BlockBody, BlockProduction
+from ainur_sim.chain.txpool import TxPool
+from ainur_sim.record import ColumnStore
+
+SERIES_SCHEMA = {
+    "slot": "int64",
+    "t": "float64",
+    "offered": "int64",
+    "pool_ready": "int64",
+    "pool_future": "int64",
+    "pool_in_block": "int64",
+    "pool_bytes": "int64",
+    "submitted_total": "int64",
+    "finalized_total": "int64",
+    "dropped_total": "int64",
+}
+
+
+class TransactionFlow:
+    """Background load, the shared pool, block building with fees, and settlement on finality."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        *,
+        production: BlockProduction,
+        tree: BlockTree,
+        pool: TxPool,
+        schedule: LoadSchedule,
+        tips: TipDistribution,
+        fee_params: FeeParams,
+        block_limits: BlockLimits,
+        exec_weight_s: float,
+        header_bytes: int,
+        gossip_mean_s: float,
+        longevity_s: float,
+        rng: np.random.Generator,
+    ) -> None:
+        self.env = env
+        self.production = production
+        self.tree = tree
+        self.pool = pool
+        self.schedule = schedule
+        self.tips = tips
+        self.fees = fee_params
+        self.limits = block_limits
+        self.exec_weight_s = float(exec_weight_s)
+        self.header_bytes = int(header_bytes)
+        self.gossip_mean_s = float(gossip_mean_s)
+        self.longevity_s = float(longevity_s)
+        self.rng = rng
+        self._t_last = 0.0
+        self._unresolved: list[int] = []  # blocks handed to the pool, not yet finalized or orphaned
+        self._finalized_upto = 0
+        self.treasury = 0
+        self.burned = 0
+        self.author_tips = 0
+        self.fees_paid = 0
+        self.series = ColumnStore(SERIES_SCHEMA, 4096)
+        production.slot_listeners.append(self.on_slot)
+        production.builder = self.build
+
+    # --- load --------------------------------------------------------------------------------------------
+    def on_slot(self, slot: int, t: float) -> None:
+        """Submit the load that arrived since the last slot; drop expired transactions; record the pool."""
+        batch = generate(self.schedule, self._t_last, t, self.rng, tips=self.tips,
+                         gossip_mean_s=self.gossip_mean_s, longevity_s=self.longevity_s)
+        self._t_last = t
+        if len(batch):
+            self.pool.submit(batch)
+        self.pool.expire(t)
+        snap = self.pool.snapshot()
+        c = self.pool.counters
+        self.series.append(slot=slot, t=t, offered=len(batch), pool_ready=snap["ready_count"],
+                           pool_future=snap["future_count"], pool_in_block=snap["in_block_count"],
+                           pool_bytes=snap["ready_bytes"], submitted_total=c.submitted,
+                           finalized_total=c.finalized, dropped_total=c.rejected + c.evicted + c.expired)
+
+    # --- blocks ------------------------------------------------------------------------------------------
+    def _unfinalized_chain(self, parent: int) -> np.ndarray:
+        cols = self.tree.store.cols
+        out = []
+        b = parent
+        while b > 0 and np.isnan(cols["t_finalized"][b]):
+            out.append(b)
+            b = int(cols["parent_id"][b])
+        return np.array(out, dtype=np.int64)
+
+    def multiplier_for_child_of(self, parent: int) -> float:
+        """Fee multiplier in effect for a block built on ``parent`` (TargetedFeeAdjustment of the parent)."""
+        cols = self.tree.store.cols
+        if parent == 0:
+            return 1.0
+        return next_multiplier(float(cols["fee_multiplier"][parent]), float(cols["normal_weight_s"][parent]),
+                               self.limits.normal_max_weight_s, self.fees)
+
+    def build(self, author: int, parent: int, slot: int, t: float, block_id: int) -> BlockBody:
+        """Select the block's transactions, mark them included and price them."""
+        m = self.multiplier_for_child_of(parent)
+        ids = self.pool.select(t, self._unfinalized_chain(parent))
+        st = self.pool.last_selection
+        fees = tips = 0
+        if ids.size:
+            self.pool.mark_included(ids, block_id, t)
+            self._unresolved.append(block_id)
+            dispatch_s = st.weight_s - ids.size * self.limits.extrinsic_base_weight_s
+            fees = int(inclusion_fee(max(dispatch_s, 0.0), st.length_bytes, m, self.fees)) \
+                + (ids.size - 1) * self.fees.base_fee
+            tips = int(self.pool.tips_of(ids).sum())
+        return BlockBody(n_tx=int(ids.size), weight_s=self.exec_weight_s + st.weight_s,
+                         length_bytes=self.header_bytes + int(st.length_bytes), fee_multiplier=m,
+                         normal_weight_s=st.normal_weight_s, fees=fees, tips=tips)
+
+    # --- finality ----------------------------------------------------------------------------------------
+    def on_finalized(self, newly: np.ndarray, t: float) -> None:
+        """Settle the blocks decided by this finalization: pay finalized fees, return orphans' transactions."""
+        cols = self.tree.store.cols
+        height = int(cols["number"][newly[-1]])
+        pending = np.asarray(self._unresolved, dtype=np.int64)
+        decided = cols["number"][pending] <= height if pending.size else np.zeros(0, dtype=bool)
+        done = pending[decided]
+        self._unresolved = pending[~decided].tolist()
+        finalized = done[~np.isnan(cols["t_finalized"][done])]
+        orphaned = done[np.isnan(cols["t_finalized"][done])]
+        if done.size:
+            self.pool.on_finalized(finalized, orphaned, t)
+        fees = int(cols["fees"][newly].sum())
+        treasury, burned = split_fee(fees, self.fees)
+        self.treasury += int(treasury)
+        self.burned += int(burned)
+        self.author_tips += int(cols["tips"][newly].sum())
+        self.fees_paid += fees + int(cols["tips"][newly].sum())

@@ -1,0 +1,973 @@
+"""The transaction pool: ready/future/in-block transactions as columnar arrays, admission, eviction,
+bans, block selection, orphan return and finality, with aggregated outcome statistics.
+
+Model (shared/research/substrate.md §5, `sc-transaction-pool`):
+
+* Every active transaction is one row of preallocated numpy columns; background transfers and market
+  extrinsics share the pool (a market call is a row whose ``payload`` refers to the call stored by the
+  market side). Rows are kept in insertion order and compacted when many are dead, so the public id of a
+  transaction (``uid``, its insertion id) maps to its row by binary search.
+* States: **future** (a nonce gap: the sender's previous nonce has not been seen), **ready**, **in block**
+  (included in at least one block that is neither finalized nor orphaned yet). In-block transactions do
+  not count against the ready limits (Substrate prunes them on import) but stay here so that an orphaned
+  block's transactions can return to ready, and so that a block on another fork may include them again.
+* ``sender = -1`` marks an independent background transfer: always ready, never banned (eviction just
+  drops it). Other senders have nonces starting at 0 per sender; ``(sender, nonce)`` is Substrate's
+  ``provides`` tag and is what a ban applies to.
+* Priority is ``ChargeTransactionPayment::get_priority`` from :func:`ainur_sim.chain.fees.priority`.
+* Block building follows ``TransactionRef`` ordering (priority desc, shorter validity first, older first),
+  the best-iterator rule that a sender's next nonce becomes available only after its predecessor was taken,
+  the dispatch-class limits of ``CheckWeight`` and the proposer's ``MAX_SKIPPED_TRANSACTIONS``.
+
+Nothing per transaction is kept after it leaves the pool: outcomes are counters, per-call logs
+(:class:`~ainur_sim.record.ColumnStore`) and log-binned latency histograms.
+
+Units: seconds, bytes, integer base units (1 token = 10**12). Weights are held internally as integer
+picoseconds (Substrate ``ref_time``) so that block-limit comparisons are exact.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numba
+import numpy as np
+
+from ainur_sim.chain.fees import WEIGHT_PER_SECOND, BlockLimits, priority
+from ainur_sim.record import ColumnStore
+
+MAX_SKIPPED_TRANSACTIONS: int = 8
+"""``sc-basic-authorship``: non-fitting transactions skipped before the proposer stops (see :meth:`TxPool.select`)."""
+
+DEAD, FUTURE, READY, IN_BLOCK = 0, 1, 2, 3
+
+_NO_LIMIT = -1
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    """Pool size limits and ban time (``sc-transaction-pool`` ``Options::default()``)."""
+
+    ready_count: int = 8192
+    ready_bytes: int = 20 * 2**20
+    future_count: int = 512
+    future_bytes: int = 2**20
+    ban_s: float = 1800.0
+
+    def __post_init__(self) -> None:
+        if min(self.ready_count, self.ready_bytes, self.future_count, self.future_bytes) < 0:
+            raise ValueError("pool limits must be ≥ 0")
+        if not self.ban_s >= 0:
+            raise ValueError(f"ban_s must be ≥ 0, got {self.ban_s}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Batches of submitted transactions
+# --------------------------------------------------------------------------------------------------
+
+_BATCH_DTYPES: dict[str, type] = {
+    "t_submit": np.float64,
+    "weight_s": np.float64,
+    "length_bytes": np.int64,
+    "tip": np.int64,
+    "operational": np.bool_,
+    "longevity_s": np.float64,
+    "sender": np.int64,
+    "nonce": np.int64,
+    "payload": np.int64,
+    "t_ready": np.float64,
+    "fee": np.int64,
+}
+
+
+@dataclass
+class TxBatch:
+    """Transactions submitted together, as equal-length 1-D arrays.
+
+    * ``t_submit``: submission time at an RPC node, s; ``t_ready``: when it reached block authors
+      (``t_submit`` + gossip delay), s.
+    * ``weight_s``: *dispatch* weight, s (``fees.CALL_WEIGHTS``); the pool adds the extrinsic base weight
+      (``BlockLimits.extrinsic_base_weight_s``) when filling a block, so a transfer occupies ≈ 242 µs.
+    * ``length_bytes``: encoded length; ``tip``: base units; ``operational``: Operational dispatch class.
+    * ``longevity_s``: validity after submission, s (``inf`` = immortal; users' mortal era ≈ 330 s).
+    * ``sender``: account (−1 = independent background transfer); ``nonce``: the sender's nonce.
+    * ``payload``: reference to a market call held elsewhere (−1 = plain transfer).
+    * ``fee``: final fee in base units; only used for an Operational transaction's priority.
+    """
+
+    t_submit: np.ndarray
+    weight_s: np.ndarray
+    length_bytes: np.ndarray
+    tip: np.ndarray
+    operational: np.ndarray
+    longevity_s: np.ndarray
+    sender: np.ndarray
+    nonce: np.ndarray
+    payload: np.ndarray
+    t_ready: np.ndarray
+    fee: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = None
+        for name, dt in _BATCH_DTYPES.items():
+            arr = np.ascontiguousarray(getattr(self, name), dtype=dt)
+            if arr.ndim != 1:
+                raise ValueError(f"TxBatch.{name} must be 1-D")
+            if n is None:
+                n = arr.shape[0]
+            elif arr.shape[0] != n:
+                raise ValueError(f"TxBatch.{name} has length {arr.shape[0]}, expected {n}")
+            setattr(self, name, arr)
+        if np.any(self.weight_s < 0) or np.any(self.length_bytes < 0) or np.any(self.tip < 0):
+            raise ValueError("weight_s, length_bytes and tip must be ≥ 0")
+        if np.any(~(self.longevity_s > 0)):
+            raise ValueError("longevity_s must be > 0")
+        if np.any(self.t_ready < self.t_submit):
+            raise ValueError("t_ready must be ≥ t_submit")
+        if np.any((self.sender >= 0) & (self.nonce < 0)):
+            raise ValueError("a sender's nonce must be ≥ 0")
+
+    @classmethod
+    def of(cls, t_submit, weight_s, length_bytes, *, tip=0, operational=False, longevity_s=math.inf,
+           sender=-1, nonce=0, payload=-1, t_ready=None, fee=0) -> TxBatch:
+        """A batch from arrays or scalars broadcast to ``len(t_submit)``; ``t_ready`` defaults to ``t_submit``."""
+        t = np.atleast_1d(np.asarray(t_submit, dtype=np.float64))
+        n = t.shape[0]
+
+        def col(v, dt):
+            return np.broadcast_to(np.asarray(v, dtype=dt), (n,)).copy()
+
+        return cls(t_submit=t, weight_s=col(weight_s, np.float64), length_bytes=col(length_bytes, np.int64),
+                   tip=col(tip, np.int64), operational=col(operational, np.bool_),
+                   longevity_s=col(longevity_s, np.float64), sender=col(sender, np.int64),
+                   nonce=col(nonce, np.int64), payload=col(payload, np.int64),
+                   t_ready=t.copy() if t_ready is None else col(t_ready, np.float64), fee=col(fee, np.int64))
+
+    @classmethod
+    def empty(cls) -> TxBatch:
+        return cls.of(np.empty(0), 0.0, 0)
+
+    @classmethod
+    def concat(cls, batches: list[TxBatch]) -> TxBatch:
+        """One batch holding all rows of ``batches`` in order."""
+        if not batches:
+            return cls.empty()
+        return cls(**{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(cls)})
+
+    def take(self, idx: np.ndarray) -> TxBatch:
+        """The rows ``idx`` (index array or boolean mask) as a new batch."""
+        return TxBatch(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def __len__(self) -> int:
+        return int(self.t_submit.shape[0])
+
+
+# --------------------------------------------------------------------------------------------------
+# Outcomes and statistics
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PoolCounters:
+    """Cumulative transaction counts. Partition (holds after every call)::
+
+        submitted = rejected_banned + rejected_stale + rejected_low_priority + rejected_future_full
+                    + evicted + expired + finalized + in_pool
+
+    ``included`` (first inclusion in any block) and ``returned_from_orphans`` are flows, not part of it.
+    """
+
+    submitted: int = 0
+    rejected_banned: int = 0
+    rejected_stale: int = 0
+    rejected_low_priority: int = 0
+    rejected_future_full: int = 0
+    evicted: int = 0
+    expired: int = 0
+    included: int = 0
+    finalized: int = 0
+    returned_from_orphans: int = 0
+
+    @property
+    def rejected(self) -> int:
+        return self.rejected_banned + self.rejected_stale + self.rejected_low_priority + self.rejected_future_full
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    """What one :meth:`TxPool.submit` did. ``accepted_ids`` are the uids still in the pool after the
+    limits were enforced; ``dropped_payloads`` the payload refs rejected or evicted by this call."""
+
+    accepted_ids: np.ndarray
+    n_ready: int
+    n_future: int
+    rejected_banned: int
+    rejected_stale: int
+    rejected_low_priority: int
+    rejected_future_full: int
+    evicted: int
+    dropped_payloads: np.ndarray
+
+
+@dataclass(frozen=True)
+class FinalizeOutcome:
+    """What one :meth:`TxPool.on_finalized` did. ``finalized_payloads`` are market payload refs in the
+    order of the finalized blocks given and, within a block, block order; ``finalized_payload_blocks``
+    their block ids. ``dropped_payloads``: payload refs that expired or were evicted on return."""
+
+    n_finalized: int
+    n_returned: int
+    n_expired: int
+    n_evicted: int
+    finalized_payloads: np.ndarray
+    finalized_payload_blocks: np.ndarray
+    dropped_payloads: np.ndarray
+
+
+@dataclass(frozen=True)
+class ExpireOutcome:
+    n_expired: int
+    dropped_payloads: np.ndarray
+
+
+@dataclass(frozen=True)
+class SelectionStats:
+    """Totals of the last :meth:`TxPool.select`: block-occupancy weight (incl. extrinsic base), s."""
+
+    n_candidates: int
+    n_selected: int
+    n_operational: int
+    weight_s: float
+    normal_weight_s: float
+    length_bytes: int
+    n_skipped: int
+
+
+class LogHistogram:
+    """Counts of non-negative samples in log-spaced bins, for percentiles without keeping samples.
+
+    Bins: ``bins_per_decade`` per power of ten from ``lo`` to ``hi`` (defaults: 100 per decade, 1 ms to
+    10^6 s), plus an underflow bin [0, lo) and an overflow bin [hi, ∞). A quantile is found by cumulative
+    count and interpolated geometrically inside its bin, so its relative error is below one bin's width
+    (10^(1/100) − 1 ≈ 2.3 %); under-/overflow quantiles return the exact min/max seen.
+    """
+
+    def __init__(self, lo: float = 1e-3, hi: float = 1e6, bins_per_decade: int = 100) -> None:
+        if not 0 < lo < hi:
+            raise ValueError("need 0 < lo < hi")
+        self.lo, self.hi, self.per_decade = float(lo), float(hi), int(bins_per_decade)
+        self._log_lo = math.log10(self.lo)
+        self.n_bins = int(math.ceil((math.log10(self.hi) - self._log_lo) * self.per_decade))
+        self.counts = np.zeros(self.n_bins + 2, dtype=np.int64)  # [underflow, bins..., overflow]
+        self.count = 0
+        self.total = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float64).ravel()
+        if x.size == 0:
+            return
+        with np.errstate(divide="ignore"):
+            pos = np.floor((np.log10(np.maximum(x, 0.0)) - self._log_lo) * self.per_decade)
+        idx = np.clip(pos, -1, self.n_bins).astype(np.int64) + 1
+        self.counts += np.bincount(idx, minlength=self.n_bins + 2)
+        self.count += int(x.size)
+        self.total += float(x.sum())
+        self.min = min(self.min, float(x.min()))
+        self.max = max(self.max, float(x.max()))
+
+    def quantile(self, q: float) -> float:
+        """The q-quantile (0 ≤ q ≤ 1) of the samples added; NaN if none."""
+        if self.count == 0:
+            return math.nan
+        rank = q * self.count
+        cum = np.cumsum(self.counts)
+        b = int(np.searchsorted(cum, rank, side="left")) if rank > 0 else int(np.argmax(self.counts > 0))
+        b = min(b, self.counts.shape[0] - 1)
+        if b == 0:
+            return float(self.min)
+        if b == self.counts.shape[0] - 1:
+            return float(self.max)
+        before = cum[b - 1]
+        frac = (rank - before) / self.counts[b] if self.counts[b] else 0.0
+        lo_edge = 10.0 ** (self._log_lo + (b - 1) / self.per_decade)
+        value = lo_edge * 10.0 ** (min(max(float(frac), 0.0), 1.0) / self.per_decade)
+        return float(min(max(value, self.min), self.max))
+
+    def mean(self) -> float:
+        return self.total / self.count if self.count else math.nan
+
+    def summary(self) -> dict[str, float]:
+        """count, mean, p50, p95, p99, max."""
+        return {"count": self.count, "mean": self.mean(), "p50": self.quantile(0.5),
+                "p95": self.quantile(0.95), "p99": self.quantile(0.99),
+                "max": self.max if self.count else math.nan}
+
+
+# --------------------------------------------------------------------------------------------------
+# Block filling kernel
+# --------------------------------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def _fill_block(w, ln, op, waiting, succ, normal_w, total_w, normal_len, total_len, max_skipped):
+    """Greedy block fill over candidates in rank order (rank 0 = best).
+
+    ``waiting[r]``: rank r needs a predecessor taken first; ``succ[r]``: the rank that becomes available
+    when r is taken (−1 none). Unlocked ranks join a min-heap merged with the sorted scan, which is the
+    best iterator of ``graph/ready.rs``. Limits follow ``CheckWeight``: Normal weight ≤ its class limit
+    and total weight ≤ total; Normal length uses the total length against the Normal class maximum.
+    Returns (taken ranks in block order, skipped, normal weight, total weight, total length).
+    """
+    n = w.shape[0]
+    out = np.empty(n, np.int64)
+    heap = np.empty(n, np.int64)
+    hn = 0
+    k = 0
+    pos = 0
+    skipped = 0
+    nw = 0
+    tw = 0
+    tl = 0
+    while True:
+        while pos < n and waiting[pos]:
+            pos += 1
+        if hn > 0 and (pos >= n or heap[0] < pos):
+            r = heap[0]
+            hn -= 1
+            last = heap[hn]
+            i = 0
+            while True:  # sift down
+                c = 2 * i + 1
+                if c >= hn:
+                    break
+                if c + 1 < hn and heap[c + 1] < heap[c]:
+                    c += 1
+                if heap[c] >= last:
+                    break
+                heap[i] = heap[c]
+                i = c
+            if hn > 0:
+                heap[i] = last
+        elif pos < n:
+            r = pos
+            pos += 1
+        else:
+            break
+        wr = w[r]
+        lr = ln[r]
+        if op[r]:
+            fits = tw + wr <= total_w and tl + lr <= total_len
+        else:
+            fits = nw + wr <= normal_w and tw + wr <= total_w and tl + lr <= normal_len
+        if fits:
+            out[k] = r
+            k += 1
+            tw += wr
+            tl += lr
+            if not op[r]:
+                nw += wr
+            s = succ[r]
+            if s >= 0:
+                i = hn  # sift up
+                hn += 1
+                while i > 0:
+                    p = (i - 1) // 2
+                    if heap[p] <= s:
+                        break
+                    heap[i] = heap[p]
+                    i = p
+                heap[i] = s
+        else:
+            if max_skipped >= 0 and skipped >= max_skipped:
+                break
+            skipped += 1
+    return out[:k], skipped, nw, tw, tl
+
+
+def _n_to_evict(length_worst_first: np.ndarray, count: int, total_bytes: int, count_lim: int, bytes_lim: int) -> int:
+    """How many transactions to drop, worst first, to get within both the count and the byte limit."""
+    k = max(count - count_lim, 0)
+    if total_bytes > bytes_lim:
+        cum = np.cumsum(length_worst_first)
+        k = max(k, int(np.searchsorted(cum, total_bytes - bytes_lim, side="left")) + 1)
+    return k
+
+
+# --------------------------------------------------------------------------------------------------
+# The pool
+# --------------------------------------------------------------------------------------------------
+
+_COLUMNS: dict[str, type] = {
+    "uid": np.int64,
+    "state": np.int8,
+    "n_blocks": np.int32,
+    "t_submit": np.float64,
+    "t_ready": np.float64,
+    "valid_till": np.float64,
+    "weight_ps": np.int64,
+    "length": np.int64,
+    "tip": np.int64,
+    "operational": np.bool_,
+    "priority": np.int64,
+    "sender": np.int64,
+    "nonce": np.int64,
+    "payload": np.int64,
+    "t_included": np.float64,
+}
+
+_SELECT_SCHEMA = {"t": "float64", "n_candidates": "int64", "n_selected": "int64", "n_operational": "int64",
+                  "weight_s": "float64", "length_bytes": "int64", "n_skipped": "int64"}
+_FINALIZE_SCHEMA = {"t": "float64", "n_finalized": "int64", "n_returned": "int64", "n_expired": "int64",
+                    "n_evicted": "int64", "finality_latency_mean_s": "float64"}
+
+
+@dataclass
+class _Op:
+    """Per-call scratch: counts and payloads removed by the current call."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    dropped: list[np.ndarray] = field(default_factory=list)
+
+    def dropped_payloads(self) -> np.ndarray:
+        return np.concatenate(self.dropped) if self.dropped else np.empty(0, np.int64)
+
+
+class TxPool:
+    """Active transactions of one node's pool (the simulator shares one pool among authors).
+
+    Caller contract: every block passed to :meth:`mark_included` is eventually reported to
+    :meth:`on_finalized` as finalized or orphaned; :meth:`expire` is called about once per slot.
+    """
+
+    def __init__(self, limits: PoolLimits | None = None, block_limits: BlockLimits | None = None, *,
+                 max_skipped: int | None = MAX_SKIPPED_TRANSACTIONS, capacity: int | None = None) -> None:
+        self.limits = limits or PoolLimits()
+        self.block_limits = block_limits or BlockLimits()
+        self.max_skipped = max_skipped
+        self._base_ps = round(self.block_limits.extrinsic_base_weight_s * WEIGHT_PER_SECOND)
+        cap = capacity or 4 * (self.limits.ready_count + self.limits.future_count)
+        self._cap = max(int(cap), 16)
+        self._c: dict[str, np.ndarray] = {k: np.zeros(self._cap, dt) for k, dt in _COLUMNS.items()}
+        self._n = 0  # rows in use (alive or dead, not yet compacted)
+        self._n_alive = 0
+        self._next_uid = 0
+        self._blocks: dict[int, tuple[np.ndarray, float]] = {}  # block id -> (rows, inclusion time)
+        self._nonces: dict[int, dict[int, int]] = {}  # sender -> {nonce: uid} of its transactions in the pool
+        self._next_nonce: dict[int, int] = {}  # sender -> first nonce not yet seen contiguously
+        self._banned: dict[tuple[int, int], float] = {}  # (sender, nonce) -> ban end, s
+        self.counters = PoolCounters()
+        self.inclusion_latency = LogHistogram()
+        self.finality_latency = LogHistogram()
+        self.select_log = ColumnStore(_SELECT_SCHEMA, 4096)
+        self.finalize_log = ColumnStore(_FINALIZE_SCHEMA, 4096)
+        self.last_selection = SelectionStats(0, 0, 0, 0.0, 0.0, 0, 0)
+
+    # ---- row storage -------------------------------------------------------------------------------
+
+    def _col(self, name: str) -> np.ndarray:
+        return self._c[name][: self._n]
+
+    def _reserve(self, k: int) -> None:
+        if self._n + k <= self._cap:
+            return
+        if self._n - self._n_alive > 0:
+            self._compact()
+        if self._n + k <= self._cap:
+            return
+        cap = self._cap
+        while cap < self._n + k:
+            cap *= 2
+        for name, old in self._c.items():
+            new = np.zeros(cap, old.dtype)
+            new[: self._n] = old[: self._n]
+            self._c[name] = new
+        self._cap = cap
+
+    def _compact(self) -> None:
+        """Drop dead rows, keeping insertion order; remap the rows recorded per block."""
+        n = self._n
+        alive = self._c["state"][:n] != DEAD
+        m = int(alive.sum())
+        new_index = np.cumsum(alive) - 1
+        new_index[~alive] = -1
+        for col in self._c.values():
+            col[:m] = col[:n][alive]
+        for b, (rows, t_incl) in self._blocks.items():
+            r = new_index[rows]
+            self._blocks[b] = (r[r >= 0], t_incl)
+        self._n = m
+
+    def _maybe_compact(self) -> None:
+        if self._n - self._n_alive > max(self._n // 4, 1024):
+            self._compact()
+
+    def _rows_of(self, ids: np.ndarray, *, alive: bool = False) -> np.ndarray:
+        """Rows of uids (binary search: rows are in uid order); KeyError if unknown (or dead, if ``alive``)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        uid = self._col("uid")
+        rows = np.searchsorted(uid, ids)
+        ok = rows < self._n
+        ok[ok] = uid[rows[ok]] == ids[ok]
+        if alive:
+            ok[ok] = self._c["state"][rows[ok]] != DEAD
+        if not ok.all():
+            raise KeyError(f"transaction ids not in the pool: {ids[~ok][:5]}")
+        return rows
+
+    # ---- removal and sender bookkeeping --------------------------------------------------------------
+
+    def _remove(self, rows: np.ndarray, reason: str, t: float, op: _Op, *, ban: bool = False) -> None:
+        """Remove alive ``rows`` counted under ``reason``; a removed ready/in-block sender transaction takes
+        its ready dependents (the sender's later nonces) with it, as ``remove_subtree`` does."""
+        state = self._c["state"]
+        rows = rows[state[rows] != DEAD]
+        if rows.size == 0:
+            return
+        was = state[rows].copy()
+        state[rows] = DEAD
+        self._n_alive -= int(rows.size)
+        setattr(self.counters, reason, getattr(self.counters, reason) + int(rows.size))
+        op.counts[reason] = op.counts.get(reason, 0) + int(rows.size)
+        payload = self._c["payload"][rows]
+        if (payload >= 0).any():
+            op.dropped.append(payload[payload >= 0])
+        sender = self._c["sender"][rows]
+        if not (sender >= 0).any():
+            return
+        dependents: list[int] = []
+        for i in np.flatnonzero(sender >= 0):
+            s, nn = int(sender[i]), int(self._c["nonce"][rows[i]])
+            nonces = self._nonces[s]
+            del nonces[nn]
+            if ban:
+                self._banned[(s, nn)] = t + self.limits.ban_s
+            if was[i] != FUTURE:
+                self._next_nonce[s] = min(self._next_nonce.get(s, 0), nn)
+                dependents.extend(u for m, u in nonces.items() if m > nn)
+            if not nonces:
+                del self._nonces[s]
+        if dependents:
+            dep_rows = self._rows_of(np.array(sorted(set(dependents)), dtype=np.int64))
+            self._remove(dep_rows[state[dep_rows] == READY], reason, t, op, ban=ban)
+
+    def _forget_finalized_senders(self, rows: np.ndarray) -> None:
+        sender = self._c["sender"][rows]
+        for i in np.flatnonzero(sender >= 0):
+            s = int(sender[i])
+            nonces = self._nonces[s]
+            del nonces[int(self._c["nonce"][rows[i]])]
+            if not nonces:
+                del self._nonces[s]
+
+    def _enforce_limits(self, t: float, first_new_uid: int, op: _Op) -> None:
+        """Evict until the future and ready sets are within their limits.
+
+        Future: oldest first. Ready: lowest priority first, ties by oldest insertion (``enforce_limits``).
+        Rows inserted by the current call (uid ≥ ``first_new_uid``) are rejected rather than evicted and
+        are not banned; older rows are evicted and, for senders, banned for ``ban_s``.
+        """
+        lim = self.limits
+        state = self._col("state")
+        length = self._col("length")
+        for which, count_lim, bytes_lim in ((FUTURE, lim.future_count, lim.future_bytes),
+                                            (READY, lim.ready_count, lim.ready_bytes)):
+            rows = np.flatnonzero(state == which)
+            total_bytes = int(length[rows].sum())
+            if rows.size <= count_lim and total_bytes <= bytes_lim:
+                continue
+            if which == READY:  # worst first; a stable sort keeps equal priorities in row (= age) order
+                rows = rows[np.argsort(self._col("priority")[rows], kind="stable")]
+            victims = rows[:_n_to_evict(length[rows], rows.size, total_bytes, count_lim, bytes_lim)]
+            new = self._col("uid")[victims] >= first_new_uid
+            rejected = "rejected_future_full" if which == FUTURE else "rejected_low_priority"
+            self._remove(victims[new], rejected, t, op)
+            self._remove(victims[~new], "evicted", t, op, ban=True)
+
+    # ---- public API ----------------------------------------------------------------------------------
+
+    def submit(self, batch: TxBatch) -> SubmitOutcome:
+        """Admit a batch (in ``t_submit`` order): ban and staleness checks, nonce-gap (future) handling,
+        then the pool limits. Background rows (``sender = -1``) take a vectorised path; those the ready
+        limit would drop at once are rejected before they are stored (same outcome, less copying)."""
+        op = _Op()
+        n = len(batch)
+        first_uid = self._next_uid
+        if n == 0:
+            return self._submit_outcome(np.empty(0, np.int64), 0, 0, op)
+        sorted_in = n < 2 or bool(np.all(batch.t_submit[1:] >= batch.t_submit[:-1]))
+        b = batch if sorted_in else batch.take(np.argsort(batch.t_submit, kind="stable"))
+        self.counters.submitted += n
+        state = np.full(n, READY, np.int8)
+        new_nonces: list[tuple[int, int, int]] = []
+        if (b.sender >= 0).any():
+            new_nonces = self._admit_senders(b, state, op)
+        prio = self._priorities(b)
+        self._prefilter_background(b, state, prio, op)
+
+        keep = state != DEAD
+        k = int(keep.sum())
+        self._reserve(k)
+        lo, hi = self._n, self._n + k
+        c = self._c
+        uids = np.arange(first_uid, first_uid + k, dtype=np.int64)
+        c["uid"][lo:hi] = uids
+        c["state"][lo:hi] = state[keep]
+        c["n_blocks"][lo:hi] = 0
+        c["t_submit"][lo:hi] = b.t_submit[keep]
+        c["t_ready"][lo:hi] = b.t_ready[keep]
+        c["valid_till"][lo:hi] = b.t_submit[keep] + b.longevity_s[keep]
+        c["weight_ps"][lo:hi] = np.rint(b.weight_s[keep] * WEIGHT_PER_SECOND)
+        c["length"][lo:hi] = b.length_bytes[keep]
+        c["tip"][lo:hi] = b.tip[keep]
+        c["operational"][lo:hi] = b.operational[keep]
+        c["priority"][lo:hi] = prio[keep]
+        c["sender"][lo:hi] = b.sender[keep]
+        c["nonce"][lo:hi] = b.nonce[keep]
+        c["payload"][lo:hi] = b.payload[keep]
+        c["t_included"][lo:hi] = np.nan
+        self._n = hi
+        self._n_alive += k
+        self._next_uid += k
+        if new_nonces:
+            uid_of = np.cumsum(keep) - 1 + first_uid
+            for i, s, nn in new_nonces:
+                self._nonces[s][nn] = int(uid_of[i])
+        dropped_new = ~keep & (b.payload >= 0)
+        if dropped_new.any():
+            op.dropped.append(b.payload[dropped_new])
+        self._enforce_limits(float(b.t_submit[-1]), first_uid, op)
+        new_state = self._c["state"][lo:hi]
+        return self._submit_outcome(uids[new_state != DEAD], int((new_state == READY).sum()),
+                                    int((new_state == FUTURE).sum()), op)
+
+    def _priorities(self, b: TxBatch) -> np.ndarray:
+        """``fees.priority`` per row; a batch of one call shape (e.g. generated transfers) passes its
+        weight, length, class and fee as scalars, which costs less than half as much."""
+        cols = (b.weight_s, b.length_bytes, b.operational, b.fee)
+        if all(bool(np.all(c == c[0])) for c in cols):
+            return np.broadcast_to(priority(b.tip, *(c[0] for c in cols), self.block_limits), (len(b),))
+        return priority(b.tip, *cols, self.block_limits)
+
+    def _admit_senders(self, b: TxBatch, state: np.ndarray, op: _Op) -> list[tuple[int, int, int]]:
+        """Ban, staleness and nonce-gap checks for the batch's sender rows, in (sender, nonce) order.
+
+        Sets ``state`` to DEAD (rejected), READY or FUTURE per row, advances each sender's contiguous
+        nonce frontier and promotes pool rows a filled gap makes ready. Returns (batch index, sender,
+        nonce) of the admitted rows, whose uids are recorded once they are stored.
+        """
+        idx = np.flatnonzero(b.sender >= 0)
+        idx = idx[np.lexsort((b.nonce[idx], b.sender[idx]))]
+        self._prune_bans(float(b.t_submit[0]))
+        admitted: list[tuple[int, int, int]] = []
+        promote: list[int] = []
+        for i in idx:
+            s, nn, ts = int(b.sender[i]), int(b.nonce[i]), float(b.t_submit[i])
+            if self._banned.get((s, nn), -math.inf) > ts:
+                state[i] = DEAD
+                op.counts["rejected_banned"] = op.counts.get("rejected_banned", 0) + 1
+                continue
+            nonces = self._nonces.setdefault(s, {})
+            frontier = self._next_nonce.get(s, 0)
+            if nn < frontier or nn in nonces:
+                state[i] = DEAD
+                op.counts["rejected_stale"] = op.counts.get("rejected_stale", 0) + 1
+                if not nonces:
+                    del self._nonces[s]
+                continue
+            nonces[nn] = -1  # placeholder until the uid is known
+            admitted.append((int(i), s, nn))
+            if nn == frontier:
+                frontier += 1
+                while frontier in nonces:  # the gap is filled: later nonces already pooled become ready
+                    if nonces[frontier] >= 0:
+                        promote.append(nonces[frontier])
+                    frontier += 1
+                self._next_nonce[s] = frontier
+            else:
+                state[i] = FUTURE
+        if promote:
+            self._c["state"][self._rows_of(np.array(sorted(promote), dtype=np.int64))] = READY
+        self.counters.rejected_banned += op.counts.get("rejected_banned", 0)
+        self.counters.rejected_stale += op.counts.get("rejected_stale", 0)
+        return admitted
+
+    def _prefilter_background(self, b: TxBatch, state: np.ndarray, prio: np.ndarray, op: _Op) -> None:
+        """Reject the new background rows that :meth:`_enforce_limits` would drop right after storing them:
+        the ready victims of the pooled + new ready rows (pooled ones count as older)."""
+        new_ready = np.flatnonzero(state == READY)
+        if new_ready.size == 0:
+            return
+        lim = self.limits
+        pooled = np.flatnonzero(self._col("state") == READY)
+        count = pooled.size + new_ready.size
+        length = np.concatenate([self._col("length")[pooled], b.length_bytes[new_ready]])
+        total_bytes = int(length.sum())
+        if count <= lim.ready_count and total_bytes <= lim.ready_bytes:
+            return
+        worst_first = np.argsort(np.concatenate([self._col("priority")[pooled], prio[new_ready]]), kind="stable")
+        k = _n_to_evict(length[worst_first], count, total_bytes, lim.ready_count, lim.ready_bytes)
+        victims = worst_first[:k]
+        victims = new_ready[victims[victims >= pooled.size] - pooled.size]
+        victims = victims[b.sender[victims] < 0]
+        state[victims] = DEAD
+        op.counts["rejected_low_priority"] = op.counts.get("rejected_low_priority", 0) + int(victims.size)
+        self.counters.rejected_low_priority += int(victims.size)
+
+    @staticmethod
+    def _submit_outcome(ids: np.ndarray, n_ready: int, n_future: int, op: _Op) -> SubmitOutcome:
+        g = op.counts.get
+        return SubmitOutcome(ids, n_ready, n_future, g("rejected_banned", 0), g("rejected_stale", 0),
+                             g("rejected_low_priority", 0), g("rejected_future_full", 0), g("evicted", 0),
+                             op.dropped_payloads())
+
+    def _prune_bans(self, t: float) -> None:
+        if len(self._banned) > 4096:
+            self._banned = {k: v for k, v in self._banned.items() if v > t}
+
+    def is_banned(self, sender: int, nonce: int, t: float) -> bool:
+        """Whether ``(sender, nonce)`` would be rejected as banned at time ``t``."""
+        return self._banned.get((int(sender), int(nonce)), -math.inf) > t
+
+    def select(self, t: float, exclude_blocks: np.ndarray | list[int] | None = None,
+               normal_weight_limit_s: float | None = None, total_weight_limit_s: float | None = None,
+               normal_length_limit: int | None = None, total_length_limit: int | None = None) -> np.ndarray:
+        """Transaction ids an author puts in a block built at time ``t``, in block order.
+
+        Candidates: ready or in-block transactions with ``t_ready ≤ t < valid_till`` that are not in any
+        of ``exclude_blocks`` (the parent's unfinalized ancestry, parent included). Order: priority desc,
+        then earlier ``valid_till``, then older insertion. A sender's transaction is available only once
+        its predecessor is on the parent's chain, finalized, or taken earlier in this block. Normal
+        transactions fill up to the Normal weight limit and the Normal length limit (on total length);
+        Operational ones up to the total limits, i.e. into the reserve. Each transaction occupies its
+        dispatch weight plus the extrinsic base weight. After ``max_skipped`` transactions that do not fit,
+        the proposer stops (Substrate keeps trying until its soft deadline; ``max_skipped=None`` scans all).
+        Defaults for the limits come from ``block_limits``: Normal 1.5 s / 3.75 MiB, total 2 s / 5 MiB
+        (the block's base execution weight is Mandatory and not counted here).
+        """
+        bl = self.block_limits
+        nw_lim = round((bl.normal_max_weight_s if normal_weight_limit_s is None else normal_weight_limit_s)
+                       * WEIGHT_PER_SECOND)
+        tw_lim = round((bl.max_weight_s if total_weight_limit_s is None else total_weight_limit_s)
+                       * WEIGHT_PER_SECOND)
+        nl_lim = int(bl.normal_max_length_bytes if normal_length_limit is None else normal_length_limit)
+        tl_lim = int(bl.max_length_bytes if total_length_limit is None else total_length_limit)
+
+        state = self._col("state")
+        cand_mask = (state >= READY) & (self._col("t_ready") <= t) & (self._col("valid_till") > t)
+        excluded = None
+        if exclude_blocks is not None and len(exclude_blocks) and self._blocks:
+            ex = [self._blocks[int(b)][0] for b in exclude_blocks if int(b) in self._blocks]
+            if ex:
+                excluded = np.concatenate(ex)
+                cand_mask[excluded] = False
+        cand = np.flatnonzero(cand_mask)
+        valid_till = self._col("valid_till")[cand]
+        prio = self._col("priority")[cand]
+        order = cand[np.lexsort((valid_till, -prio))]
+        m = order.shape[0]
+        waiting = np.zeros(m, np.bool_)
+        succ = np.full(m, -1, np.int64)
+        if self._nonces:
+            self._link_senders(order, cand_mask, excluded, waiting, succ)
+        w = self._col("weight_ps")[order] + self._base_ps
+        ln = self._col("length")[order]
+        opc = self._col("operational")[order]
+        max_skipped = _NO_LIMIT if self.max_skipped is None else int(self.max_skipped)
+        ranks, skipped, nw, tw, tl = _fill_block(w, ln, opc, waiting, succ, nw_lim, tw_lim, nl_lim, tl_lim,
+                                                 max_skipped)
+        rows = order[ranks]
+        n_op = int(opc[ranks].sum())
+        self.last_selection = SelectionStats(int(m), int(rows.size), n_op, tw / WEIGHT_PER_SECOND,
+                                             nw / WEIGHT_PER_SECOND, int(tl), int(skipped))
+        self.select_log.append(t=t, n_candidates=m, n_selected=rows.size, n_operational=n_op,
+                               weight_s=tw / WEIGHT_PER_SECOND, length_bytes=tl, n_skipped=skipped)
+        return self._col("uid")[rows].copy()
+
+    def _link_senders(self, order: np.ndarray, cand_mask: np.ndarray, excluded: np.ndarray | None,
+                      waiting: np.ndarray, succ: np.ndarray) -> None:
+        """Mark candidates whose predecessor nonce must be taken first, and link predecessor → successor."""
+        sender = self._col("sender")[order]
+        pos = np.flatnonzero(sender >= 0)
+        if pos.size == 0:
+            return
+        rank_of = np.full(self._n, -1, np.int64)
+        rank_of[order] = np.arange(order.shape[0])
+        is_excluded = np.zeros(self._n, np.bool_)
+        if excluded is not None:
+            is_excluded[excluded] = True
+        nonce = self._col("nonce")
+        uid = self._col("uid")
+        for p in pos:
+            s, nn = int(sender[p]), int(nonce[order[p]])
+            pred_uid = self._nonces[s].get(nn - 1)
+            if pred_uid is None:
+                continue  # predecessor finalized (or nonce 0)
+            pred = int(np.searchsorted(uid, pred_uid))
+            if is_excluded[pred]:
+                continue  # on the parent's chain
+            waiting[p] = True
+            if cand_mask[pred]:
+                succ[rank_of[pred]] = p
+
+    def mark_included(self, ids: np.ndarray, block_id: int, t: float) -> None:
+        """Record that block ``block_id`` (authored at ``t``) includes ``ids``; they leave the ready set.
+        A transaction may be in several blocks on different forks at once."""
+        block_id = int(block_id)
+        if block_id in self._blocks:
+            raise ValueError(f"block {block_id} already recorded")
+        rows = self._rows_of(ids)
+        state = self._c["state"]
+        if np.any(state[rows] < READY):
+            raise ValueError("only ready or in-block transactions can be included")
+        state[rows] = IN_BLOCK
+        self._c["n_blocks"][rows] += 1
+        t_inc = self._c["t_included"]
+        first = np.isnan(t_inc[rows])
+        t_inc[rows[first]] = t
+        self.counters.included += int(first.sum())
+        self._blocks[block_id] = (rows.copy(), float(t))
+
+    def on_finalized(self, finalized_blocks: np.ndarray | list[int], orphaned_blocks: np.ndarray | list[int],
+                     t: float) -> FinalizeOutcome:
+        """Finalized blocks' transactions leave the pool (latencies recorded); orphaned blocks' transactions
+        that are in no other live block return to ready, unless expired (then counted as expired), and the
+        ready limits are enforced again (evicting, with bans, as a resubmission would)."""
+        op = _Op()
+        state = self._c["state"]
+        t_submit = self._c["t_submit"]
+        payload = self._c["payload"]
+        n_fin = 0
+        fin_lat_sum = 0.0
+        pay, pay_blocks = [], []
+        for b in finalized_blocks:
+            entry = self._blocks.pop(int(b), None)
+            if entry is None:
+                continue
+            rows, t_incl = entry
+            rows = rows[state[rows] != DEAD]
+            if rows.size == 0:
+                continue
+            ts = t_submit[rows]
+            self.inclusion_latency.add(t_incl - ts)
+            lat = t - ts
+            self.finality_latency.add(lat)
+            fin_lat_sum += float(lat.sum())
+            p = payload[rows]
+            if (p >= 0).any():
+                pay.append(p[p >= 0])
+                pay_blocks.append(np.full(int((p >= 0).sum()), int(b), np.int64))
+            state[rows] = DEAD
+            self._n_alive -= int(rows.size)
+            n_fin += int(rows.size)
+            if self._nonces:
+                self._forget_finalized_senders(rows)
+        self.counters.finalized += n_fin
+
+        touched = []
+        n_blocks = self._c["n_blocks"]
+        for b in orphaned_blocks:
+            entry = self._blocks.pop(int(b), None)
+            if entry is None:
+                continue
+            rows = entry[0][state[entry[0]] == IN_BLOCK]
+            n_blocks[rows] -= 1
+            touched.append(rows)
+        n_returned = 0
+        if touched:
+            rows = np.unique(np.concatenate(touched))
+            rows = rows[(n_blocks[rows] == 0) & (state[rows] == IN_BLOCK)]
+            expired = self._c["valid_till"][rows] <= t
+            state[rows] = READY  # back to ready first, so that expiry below takes sender dependents along
+            self._remove(rows[expired], "expired", t, op)
+            back = rows[state[rows] == READY]
+            n_returned = int(back.size)
+            self.counters.returned_from_orphans += n_returned
+            if n_returned:
+                self._enforce_limits(t, self._next_uid, op)
+        self._maybe_compact()
+        g = op.counts.get
+        self.finalize_log.append(t=t, n_finalized=n_fin, n_returned=n_returned, n_expired=g("expired", 0),
+                                 n_evicted=g("evicted", 0),
+                                 finality_latency_mean_s=fin_lat_sum / n_fin if n_fin else np.nan)
+        empty = np.empty(0, np.int64)
+        return FinalizeOutcome(n_fin, n_returned, g("expired", 0), g("evicted", 0),
+                               np.concatenate(pay) if pay else empty,
+                               np.concatenate(pay_blocks) if pay_blocks else empty, op.dropped_payloads())
+
+    def expire(self, t: float) -> ExpireOutcome:
+        """Drop ready and future transactions whose validity ended (``t ≥ t_submit + longevity_s``)."""
+        op = _Op()
+        state = self._col("state")
+        rows = np.flatnonzero(((state == READY) | (state == FUTURE)) & (self._col("valid_till") <= t))
+        self._remove(rows, "expired", t, op)
+        self._maybe_compact()
+        return ExpireOutcome(op.counts.get("expired", 0), op.dropped_payloads())
+
+    # ---- observation ---------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        """Transactions in the pool in any state (ready, future, in block)."""
+        return self._n_alive
+
+    def ready_count(self) -> int:
+        return int(np.count_nonzero(self._col("state") == READY))
+
+    def ready_bytes(self) -> int:
+        return int(self._col("length")[self._col("state") == READY].sum())
+
+    def snapshot(self) -> dict[str, int]:
+        """Pool occupancy for time series: counts and bytes per state."""
+        state = self._col("state")
+        length = self._col("length")
+        ready, future, inblk = state == READY, state == FUTURE, state == IN_BLOCK
+        return {"ready_count": int(ready.sum()), "ready_bytes": int(length[ready].sum()),
+                "future_count": int(future.sum()), "future_bytes": int(length[future].sum()),
+                "in_block_count": int(inblk.sum()), "unfinalized_blocks": len(self._blocks)}
+
+    def state_of(self, ids: np.ndarray) -> np.ndarray:
+        """State codes (FUTURE, READY, IN_BLOCK; DEAD for ids no longer in the pool) of ``ids``."""
+        ids = np.asarray(ids, dtype=np.int64)
+        uid = self._col("uid")
+        rows = np.searchsorted(uid, ids)
+        out = np.full(ids.shape, DEAD, np.int8)
+        ok = rows < self._n
+        ok[ok] = uid[rows[ok]] == ids[ok]
+        out[ok] = self._col("state")[rows[ok]]
+        return out
+
+    def tips_of(self, ids: np.ndarray) -> np.ndarray:
+        """Tips (base units) of transactions still in the pool, e.g. those just selected for a block."""
+        return self._col("tip")[self._rows_of(ids, alive=True)].copy()
+
+    def payloads_of(self, ids: np.ndarray) -> np.ndarray:
+        """Payload references (−1 = plain transfer) of transactions still in the pool."""
+        return self._col("payload")[self._rows_of(ids, alive=True)].copy()
+
+    def counts(self) -> dict[str, int]:
+        """All cumulative counters plus ``in_pool`` (the partition in :class:`PoolCounters` holds)."""
+        d = {f.name: getattr(self.counters, f.name) for f in fields(self.counters)}
+        d["rejected"] = self.counters.rejected
+        d["in_pool"] = self._n_alive
+        return d
+
+    def tx_success_rate(self, pending: str = "exclude") -> float:
+        """Share of submitted transactions that were finalized.
+
+        ``pending`` decides what transactions still in the pool (ready, future, in block) count as:
+        ``"exclude"`` (default): left out of the denominator — finalized / (submitted − in_pool), the rate
+        among transactions whose fate is known; ``"fail"``: finalized / submitted (a lower bound);
+        ``"succeed"``: (finalized + in_pool) / submitted (an upper bound). NaN with an empty denominator.
+        """
+        c = self.counters
+        if pending == "exclude":
+            num, den = c.finalized, c.submitted - self._n_alive
+        elif pending == "fail":
+            num, den = c.finalized, c.submitted
+        elif pending == "succeed":
+            num, den = c.finalized + self._n_alive, c.submitted
+        else:
+            raise ValueError(f"pending must be 'exclude', 'fail' or 'succeed', got {pending!r}")
+        return num / den if den else math.nan

@@ -1,0 +1,498 @@
+"""Tests for ainur_sim.chain.txpool: admission, limits, bans, nonces, selection, forks, finality, statistics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ainur_sim.chain.fees import CALL_LENGTHS, CALL_WEIGHTS, WEIGHT_PER_SECOND, BlockLimits, transfers_per_block
+from ainur_sim.chain.txpool import (
+    DEAD,
+    IN_BLOCK,
+    READY,
+    LogHistogram,
+    PoolLimits,
+    TxBatch,
+    TxPool,
+)
+
+W = CALL_WEIGHTS["transfer"]
+L = CALL_LENGTHS["transfer"]
+BL = BlockLimits()
+BASE_PS = round(BL.extrinsic_base_weight_s * WEIGHT_PER_SECOND)
+
+
+def transfers(n: int, t: float = 0.0, **kw) -> TxBatch:
+    return TxBatch.of(np.full(n, t), W, L, **kw)
+
+
+def partition_holds(pool: TxPool) -> bool:
+    c = pool.counts()
+    parts = c["rejected"] + c["evicted"] + c["expired"] + c["finalized"] + c["in_pool"]
+    snap = pool.snapshot()
+    in_states = snap["ready_count"] + snap["future_count"] + snap["in_block_count"]
+    return c["submitted"] == parts and in_states == c["in_pool"]
+
+
+def reference_select(pool: TxPool, ids: np.ndarray, t: float, nw: int, tw: int, nl: int, tl: int,
+                     max_skipped: int | None) -> list[int]:
+    """Plain-Python proposer over independent transactions (no sender chains), from the pool's columns."""
+    rows = pool._rows_of(ids)
+    c = {k: v[rows] for k, v in pool._c.items()}
+    keys = [(-int(c["priority"][i]), float(c["valid_till"][i]), int(c["uid"][i])) for i in range(len(rows))]
+    out, used_n, used_t, used_l, skipped = [], 0, 0, 0, 0
+    for i in sorted(range(len(rows)), key=lambda i: keys[i]):
+        if not (c["t_ready"][i] <= t < c["valid_till"][i]):
+            continue
+        w, ln = int(c["weight_ps"][i]) + BASE_PS, int(c["length"][i])
+        if c["operational"][i]:
+            fits = used_t + w <= tw and used_l + ln <= tl
+        else:
+            fits = used_n + w <= nw and used_t + w <= tw and used_l + ln <= nl
+        if fits:
+            out.append(int(c["uid"][i]))
+            used_t += w
+            used_l += ln
+            used_n += 0 if c["operational"][i] else w
+        else:
+            if max_skipped is not None and skipped >= max_skipped:
+                break
+            skipped += 1
+    return out
+
+
+# ---- selection -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("max_skipped", [None, 0, 8])
+def test_selection_equals_reference_proposer_and_respects_limits(max_skipped):
+    rng = np.random.default_rng(3)
+    n = 3000
+    batch = TxBatch.of(rng.uniform(0, 5, n), rng.uniform(50e-6, 3e-3, n), rng.integers(100, 4000, n),
+                       tip=rng.integers(0, 4, n) * 10**9, operational=rng.random(n) < 0.1,
+                       fee=rng.integers(10**8, 10**10, n), t_ready=rng.uniform(0, 12, n) + 5.0,
+                       longevity_s=rng.uniform(5, 30, n))
+    pool = TxPool(PoolLimits(ready_count=10**6, ready_bytes=10**12), max_skipped=max_skipped)
+    ids = pool.submit(batch).accepted_ids
+    assert ids.size == n
+    t = 9.0
+    limits = dict(normal_weight_limit_s=0.9, total_weight_limit_s=1.2, normal_length_limit=600_000,
+                  total_length_limit=800_000)
+    got = pool.select(t, **limits)
+    want = reference_select(pool, ids, t, 900 * 10**9, 1200 * 10**9, 600_000, 800_000, max_skipped)
+    assert got.tolist() == want
+
+    rows = pool._rows_of(got)
+    w = pool._c["weight_ps"][rows] + BASE_PS
+    op = pool._c["operational"][rows]
+    assert w[~op].sum() <= 900 * 10**9
+    assert w.sum() <= 1200 * 10**9
+    assert pool._c["length"][rows].sum() <= 800_000
+    assert np.unique(got).size == got.size
+    assert np.all(pool._c["t_ready"][rows] <= t)
+    assert np.all(pool._c["valid_till"][rows] > t)
+    s = pool.last_selection
+    assert s.n_selected == got.size
+    assert s.weight_s == pytest.approx(w.sum() / WEIGHT_PER_SECOND)
+
+
+def test_highest_priority_first_and_ties_by_age():
+    pool = TxPool()
+    tips = np.array([5, 0, 9, 3, 9, 1])
+    ids = pool.submit(TxBatch.of(np.arange(6.0), W, L, tip=tips)).accepted_ids
+    got = pool.select(10.0, normal_weight_limit_s=3.5 * (W + BL.extrinsic_base_weight_s))
+    # three fit; tip 9 twice (older first), then tip 5
+    assert got.tolist() == [ids[2], ids[4], ids[0]]
+
+
+def test_smaller_transactions_rank_first_at_equal_tip():
+    pool = TxPool()
+    ids = pool.submit(TxBatch.of([0.0, 1.0], [W, 4 * W], L)).accepted_ids
+    assert pool.select(5.0).tolist() == [ids[0], ids[1]]
+
+
+def test_shorter_validity_first_at_equal_priority():
+    pool = TxPool()
+    ids = pool.submit(TxBatch.of([0.0, 1.0], W, L, longevity_s=[100.0, 30.0])).accepted_ids
+    assert pool.select(5.0).tolist() == [ids[1], ids[0]]
+
+
+def test_saturation_at_normal_weight_limit():
+    pool = TxPool()
+    pool.submit(transfers(8000))
+    got = pool.select(1.0)
+    per_block = transfers_per_block(BL)
+    assert per_block == math.floor(1.5 / 242.061e-6) == 6196
+    assert got.size == per_block
+    assert got.size / 6.0 == pytest.approx(1032.7, abs=0.1)
+    assert pool.last_selection.normal_weight_s <= 1.5
+    assert pool.last_selection.normal_weight_s + W + BL.extrinsic_base_weight_s > 1.5
+
+
+def test_operational_uses_the_reserve_beyond_normal_limit():
+    per_tx = W + BL.extrinsic_base_weight_s
+    pool = TxPool()
+    pool.submit(transfers(8000))
+    op_ids = pool.submit(transfers(1000, t=1.0, operational=True, fee=10**9)).accepted_ids
+    got = pool.select(2.0)
+    taken_op = np.isin(got, op_ids)
+    assert taken_op[:1000].all()  # the virtual tip 5 × fee puts them first
+    assert taken_op.sum() == 1000 and (~taken_op).sum() == transfers_per_block(BL)
+    assert pool.last_selection.normal_weight_s <= 1.5 < pool.last_selection.weight_s <= 2.0
+
+    # Operational ranked *after* normal: with an unbounded proposer they fill the reserve up to 2 s
+    big = PoolLimits(ready_count=20_000)
+    pool = TxPool(big, max_skipped=None)
+    pool.submit(transfers(8000, tip=10**12))
+    op_ids = pool.submit(transfers(3000, t=1.0, operational=True, fee=10**9)).accepted_ids
+    got = pool.select(2.0)
+    taken_op = np.isin(got, op_ids)
+    assert (~taken_op).sum() == transfers_per_block(BL)
+    assert taken_op.sum() == math.floor(2.0 / per_tx) - transfers_per_block(BL)
+    # ... while Substrate's MAX_SKIPPED_TRANSACTIONS stops the proposer before it reaches them
+    pool_8 = TxPool(big)
+    pool_8.submit(transfers(8000, tip=10**12))
+    pool_8.submit(transfers(3000, t=1.0, operational=True, fee=10**9))
+    assert pool_8.select(2.0).size == transfers_per_block(BL)
+    assert pool_8.last_selection.n_skipped == 8
+
+
+def test_operational_virtual_tip_outranks_normal_tips():
+    pool = TxPool()
+    normal = pool.submit(transfers(3, tip=10**9)).accepted_ids
+    op = pool.submit(transfers(1, t=1.0, operational=True, fee=10**9)).accepted_ids
+    assert pool.select(2.0)[0] == op[0]
+    assert set(pool.select(2.0)[1:].tolist()) == set(normal.tolist())
+
+
+def test_never_selects_excluded_blocks_or_unready():
+    pool = TxPool()
+    ids = pool.submit(TxBatch.of(np.zeros(10), W, L, t_ready=[0.0] * 8 + [50.0, 50.0])).accepted_ids
+    first = pool.select(1.0)
+    assert set(first.tolist()) == set(ids[:8].tolist())  # t_ready > t excluded
+    pool.mark_included(first[:5], block_id=1, t=1.0)
+    child = pool.select(7.0, exclude_blocks=[1])
+    assert set(child.tolist()) == set(first[5:].tolist())
+    sibling = pool.select(7.0, exclude_blocks=[])  # another fork may include them again
+    assert set(sibling.tolist()) == set(first.tolist())
+    assert set(pool.select(60.0, exclude_blocks=[1]).tolist()) == set(first[5:].tolist()) | set(ids[8:].tolist())
+
+
+# ---- admission, eviction, bans -------------------------------------------------------------------
+
+
+def test_full_pool_evicts_lowest_tips_and_bans_them():
+    pool = TxPool(PoolLimits(ready_count=10, ban_s=100.0))
+    pool.submit(TxBatch.of(np.zeros(10), W, L, tip=np.arange(10) * 10**6, sender=np.arange(10), nonce=0))
+    out = pool.submit(TxBatch.of(np.ones(4), W, L, tip=10**9, sender=np.arange(100, 104), nonce=0))
+    assert out.evicted == 4 and out.rejected_low_priority == 0
+    state = pool.snapshot()
+    assert state["ready_count"] == 10
+    # senders 0..3 had the lowest tips
+    for s in range(10):
+        assert pool.is_banned(s, 0, 2.0) == (s < 4)
+    again = pool.submit(TxBatch.of([50.0], W, L, tip=10**10, sender=[2], nonce=[0]))
+    assert again.rejected_banned == 1 and again.accepted_ids.size == 0
+    later = pool.submit(TxBatch.of([101.0], W, L, tip=10**10, sender=[2], nonce=[0]))
+    assert later.rejected_banned == 0 and later.accepted_ids.size == 1
+    assert partition_holds(pool)
+
+
+def test_new_tx_below_everything_in_a_full_pool_is_rejected_not_banned():
+    pool = TxPool(PoolLimits(ready_count=5))
+    pool.submit(TxBatch.of(np.zeros(5), W, L, tip=10**9, sender=np.arange(5), nonce=0))
+    out = pool.submit(TxBatch.of([1.0], W, L, tip=0, sender=[9], nonce=[0]))
+    assert out.rejected_low_priority == 1 and out.evicted == 0 and out.accepted_ids.size == 0
+    assert not pool.is_banned(9, 0, 1.0)
+    assert pool.counters.rejected_low_priority == 1
+
+
+def test_equal_priority_evicts_oldest():
+    pool = TxPool(PoolLimits(ready_count=4))
+    old = pool.submit(transfers(4, t=0.0)).accepted_ids
+    new = pool.submit(transfers(2, t=1.0)).accepted_ids
+    assert new.size == 2
+    assert pool.state_of(old).tolist() == [DEAD, DEAD, READY, READY]
+    assert pool.counters.evicted == 2
+
+
+def test_byte_limit_evicts():
+    pool = TxPool(PoolLimits(ready_bytes=1000))
+    pool.submit(TxBatch.of(np.zeros(5), W, 300, tip=[5, 1, 4, 2, 3]))
+    snap = pool.snapshot()
+    assert snap["ready_count"] == 3 and snap["ready_bytes"] == 900
+    ids = pool.select(1.0)
+    assert pool.state_of(ids).tolist() == [READY] * 3
+
+
+def test_background_transfers_are_never_banned():
+    pool = TxPool(PoolLimits(ready_count=2))
+    pool.submit(transfers(2, t=0.0))
+    pool.submit(transfers(2, t=1.0))
+    assert pool.counters.evicted == 2 and pool._banned == {}
+
+
+# ---- nonces ----------------------------------------------------------------------------------------
+
+
+def test_future_promoted_when_gap_fills_and_block_keeps_nonce_order():
+    pool = TxPool()
+    fut = pool.submit(TxBatch.of([0.0, 0.0], W, L, tip=[10**9, 10**10], sender=7, nonce=[1, 2]))
+    assert fut.n_future == 2 and fut.n_ready == 0
+    assert pool.select(1.0).size == 0
+    bg = pool.submit(transfers(3, t=0.5, tip=10**8)).accepted_ids
+    first = pool.submit(TxBatch.of([1.0], W, L, tip=0, sender=[7], nonce=[0]))
+    assert first.n_ready == 1
+    assert pool.state_of(fut.accepted_ids).tolist() == [READY, READY]
+    got = pool.select(2.0).tolist()
+    # nonce 0 (tip 0) ranks below the background transfers; once taken, nonces 1 and 2 follow at once
+    assert got == [*bg.tolist(), first.accepted_ids[0], *fut.accepted_ids.tolist()]
+
+
+def test_dependent_waits_for_predecessor_not_yet_gossiped():
+    pool = TxPool()
+    a = pool.submit(TxBatch.of([0.0], W, L, sender=[1], nonce=[0], t_ready=[10.0])).accepted_ids
+    b = pool.submit(TxBatch.of([0.0], W, L, sender=[1], nonce=[1], tip=10**9)).accepted_ids
+    assert pool.select(5.0).size == 0
+    assert pool.select(11.0).tolist() == [a[0], b[0]]
+    pool.mark_included(a, 1, 11.0)
+    assert pool.select(12.0, exclude_blocks=[1]).tolist() == [b[0]]  # predecessor on the parent chain
+
+
+def test_duplicate_and_finalized_nonces_are_stale():
+    pool = TxPool()
+    ids = pool.submit(TxBatch.of([0.0, 0.0], W, L, sender=3, nonce=[0, 1])).accepted_ids
+    assert pool.submit(TxBatch.of([1.0], W, L, sender=[3], nonce=[1])).rejected_stale == 1
+    pool.mark_included(ids, 1, 1.0)
+    pool.on_finalized([1], [], 20.0)
+    assert pool.submit(TxBatch.of([21.0], W, L, sender=[3], nonce=[0])).rejected_stale == 1
+    assert pool.submit(TxBatch.of([21.0], W, L, sender=[3], nonce=[2])).n_ready == 1
+    assert partition_holds(pool)
+
+
+def test_evicting_a_sender_tx_removes_its_ready_dependents():
+    pool = TxPool(PoolLimits(ready_count=3))
+    pool.submit(TxBatch.of([0.0, 0.0], W, L, sender=5, nonce=[0, 1], tip=[0, 10**12]))
+    pool.submit(TxBatch.of([1.0, 1.0], W, L, tip=10**9))
+    # nonce 0 (tip 0) is the worst; its dependent nonce 1 goes with it although its tip is high
+    assert pool.counters.evicted == 2 and pool.snapshot()["ready_count"] == 2
+    assert pool.is_banned(5, 0, 2.0) and pool.is_banned(5, 1, 2.0)
+    assert partition_holds(pool)
+
+
+# ---- expiry, forks, finality ----------------------------------------------------------------------
+
+
+def test_expiry():
+    pool = TxPool()
+    ids = pool.submit(TxBatch.of([0.0, 0.0, 0.0], W, L, longevity_s=[10.0, 20.0, 30.0])).accepted_ids
+    assert pool.select(10.0).tolist() == [ids[1], ids[2]]  # not selected once expired, even before expire()
+    out = pool.expire(10.0)
+    assert out.n_expired == 1 and pool.state_of(ids).tolist() == [DEAD, READY, READY]
+    pool.mark_included(ids[1:2], 1, 15.0)
+    assert pool.expire(1e6).n_expired == 1  # ids[2]; the in-block ids[1] does not expire
+    assert pool.state_of(ids).tolist() == [DEAD, IN_BLOCK, DEAD]
+    assert pool.counters.expired == 2 and partition_holds(pool)
+
+
+def test_orphan_return_and_fork_double_inclusion():
+    pool = TxPool()
+    ids = pool.submit(transfers(6, longevity_s=[100.0] * 5 + [10.0])).accepted_ids
+    pool.mark_included(ids[:4], 1, 6.0)           # block 1 on fork A
+    pool.mark_included(ids[2:], 2, 6.5)           # block 2 on fork B
+    assert pool.counters.included == 6
+    assert pool.snapshot()["in_block_count"] == 6
+    out = pool.on_finalized([1], [2], 20.0)
+    assert out.n_finalized == 4
+    assert out.n_returned == 1 and out.n_expired == 1  # ids[4] returns, ids[5] expired meanwhile
+    assert pool.state_of(ids).tolist() == [DEAD] * 4 + [READY, DEAD]
+    c = pool.counters
+    assert (c.finalized, c.returned_from_orphans, c.expired) == (4, 1, 1)
+    assert partition_holds(pool)
+    # returned transaction is selectable again and finalizes once
+    assert pool.select(21.0).tolist() == [ids[4]]
+
+
+def test_orphaning_one_fork_keeps_tx_in_the_other():
+    pool = TxPool()
+    ids = pool.submit(transfers(2)).accepted_ids
+    pool.mark_included(ids, 1, 1.0)
+    pool.mark_included(ids, 2, 1.0)
+    pool.on_finalized([], [2], 5.0)
+    assert pool.state_of(ids).tolist() == [IN_BLOCK, IN_BLOCK]
+    assert pool.on_finalized([1], [], 9.0).n_finalized == 2
+    assert pool.counters.included == 2 and pool.counters.finalized == 2
+
+
+def test_finality_statistics_and_payloads():
+    pool = TxPool()
+    ids = pool.submit(TxBatch.of([1.0, 2.0, 3.0], W, L, payload=[-1, 17, 42])).accepted_ids
+    pool.mark_included(ids, 1, 4.0)
+    out = pool.on_finalized([1], [], 13.0)
+    assert out.finalized_payloads.tolist() == [17, 42] and out.finalized_payload_blocks.tolist() == [1, 1]
+    assert pool.inclusion_latency.count == 3 and pool.finality_latency.count == 3
+    assert pool.inclusion_latency.mean() == pytest.approx(2.0)
+    assert pool.finality_latency.mean() == pytest.approx(11.0)
+    assert pool.finality_latency.quantile(1.0) == pytest.approx(12.0)
+    assert pool.finality_latency.quantile(0.0) == pytest.approx(10.0)
+    assert pool.finalize_log["n_finalized"].tolist() == [3]
+    assert pool.tx_success_rate() == 1.0
+    with pytest.raises(KeyError):
+        pool.tips_of(ids)  # finalized transactions have left the pool
+
+
+def test_tips_and_payloads_of_selected():
+    pool = TxPool()
+    ids = pool.submit(TxBatch.of([0.0, 1.0], W, L, tip=[7, 0], payload=[-1, 3])).accepted_ids
+    got = pool.select(2.0)
+    assert got.tolist() == ids.tolist()
+    assert pool.tips_of(got).tolist() == [7, 0] and pool.payloads_of(got).tolist() == [-1, 3]
+
+
+def test_success_rate_modes():
+    pool = TxPool(PoolLimits(ready_count=6))
+    ids = pool.submit(transfers(8)).accepted_ids  # 2 evicted... rejected (same call)
+    pool.mark_included(ids[:3], 1, 1.0)
+    pool.on_finalized([1], [], 10.0)
+    c = pool.counts()
+    assert (c["submitted"], c["rejected_low_priority"], c["finalized"], c["in_pool"]) == (8, 2, 3, 3)
+    assert pool.tx_success_rate("exclude") == pytest.approx(3 / 5)
+    assert pool.tx_success_rate("fail") == pytest.approx(3 / 8)
+    assert pool.tx_success_rate("succeed") == pytest.approx(6 / 8)
+    with pytest.raises(ValueError):
+        pool.tx_success_rate("maybe")
+
+
+def test_log_histogram_percentiles_within_bin_width():
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(2.0, 1.0, 200_000)
+    h = LogHistogram()
+    h.add(x[:100_000])
+    h.add(x[100_000:])
+    for q in (0.5, 0.95, 0.99):
+        assert h.quantile(q) == pytest.approx(np.quantile(x, q), rel=0.024)
+    assert h.count == x.size and h.mean() == pytest.approx(x.mean())
+
+
+def test_rows_survive_compaction():
+    pool = TxPool(capacity=64)
+    keep = pool.submit(TxBatch.of([0.0], W, L, payload=[5], longevity_s=[1e9])).accepted_ids
+    for k in range(20):  # many short-lived rows force growth and compaction
+        ids = pool.submit(transfers(500, t=float(k), longevity_s=0.5)).accepted_ids
+        pool.mark_included(ids[:100], 100 + k, float(k))
+        pool.on_finalized([100 + k], [], float(k) + 0.1)
+        pool.expire(float(k) + 1.0)
+    assert pool._n < 2000
+    assert pool.state_of(keep).tolist() == [READY]
+    pool.mark_included(keep, 1, 30.0)
+    assert pool.on_finalized([1], [], 40.0).finalized_payloads.tolist() == [5]
+    assert partition_holds(pool)
+
+
+# ---- conservation on random sequences -------------------------------------------------------------
+
+
+def _random_run(seed: int, steps: int) -> None:
+    rng = np.random.default_rng(seed)
+    pool = TxPool(PoolLimits(ready_count=int(rng.integers(20, 200)), ready_bytes=int(rng.integers(5_000, 40_000)),
+                             future_count=int(rng.integers(2, 20)), future_bytes=4_000, ban_s=30.0),
+                  max_skipped=[None, 0, 8][int(rng.integers(3))])
+    parent_of: dict[int, int] = {0: -1}
+    contents: dict[int, set[int]] = {0: set()}
+    finalized_tip = 0
+    live: set[int] = set()
+    next_block = 1
+    next_nonce = np.zeros(6, np.int64)
+    t = 0.0
+    for _ in range(steps):
+        t += float(rng.exponential(2.0))
+        kind = rng.integers(5)
+        if kind == 0:
+            n = int(rng.integers(0, 60))
+            sender = np.where(rng.random(n) < 0.3, rng.integers(0, 6, n), -1)
+            nonce = np.where(sender >= 0, next_nonce[np.maximum(sender, 0)] + rng.integers(-2, 3, n), 0)
+            nonce = np.maximum(nonce, 0)
+            for s in sender[sender >= 0]:
+                next_nonce[s] += 1
+            pool.submit(TxBatch.of(t - rng.uniform(0, 2, n), rng.uniform(1e-5, 0.05, n), rng.integers(50, 800, n),
+                                   tip=rng.integers(0, 3, n), operational=rng.random(n) < 0.1, sender=sender,
+                                   nonce=nonce, longevity_s=rng.uniform(5, 60, n), fee=rng.integers(0, 1000, n)))
+        elif kind == 1:
+            parent = int(rng.choice([finalized_tip, *sorted(live)]))
+            ancestry, b = [], parent
+            while b != finalized_tip:
+                ancestry.append(b)
+                b = parent_of[b]
+            ids = pool.select(t, exclude_blocks=np.array(ancestry, dtype=np.int64),
+                              normal_weight_limit_s=0.3, total_weight_limit_s=0.4)
+            assert np.unique(ids).size == ids.size
+            on_chain = set().union(*(contents[a] for a in ancestry)) if ancestry else set()
+            assert not on_chain & set(ids.tolist())
+            pool.mark_included(ids, next_block, t)
+            parent_of[next_block], contents[next_block] = parent, set(ids.tolist())
+            live.add(next_block)
+            next_block += 1
+        elif kind == 2 and live:
+            target = int(rng.choice(sorted(live)))
+            path, b = [], target
+            while b != finalized_tip:
+                path.append(b)
+                b = parent_of[b]
+            path.reverse()
+
+            def descends(x: int, target: int = target, root: int = finalized_tip) -> bool:
+                while x != root and x != target:
+                    x = parent_of[x]
+                return x == target
+
+            orphans = [b for b in live if b not in path and not descends(b)]
+            on_path = np.array(sorted(set().union(*(contents[b] for b in path))), dtype=np.int64)
+            assert np.all(pool.state_of(on_path) == IN_BLOCK)
+            before = pool.counters.finalized
+            pool.on_finalized(np.array(path), np.array(orphans), t)
+            assert pool.counters.finalized - before == on_path.size
+            assert np.all(pool.state_of(on_path) == DEAD)
+            live -= set(path) | set(orphans)
+            finalized_tip = target
+        elif kind == 3:
+            pool.expire(t)
+        assert partition_holds(pool)
+        assert pool.counters.finalized <= pool.counters.included
+    if pool.counters.submitted:
+        assert 0.0 <= pool.tx_success_rate("fail") <= pool.tx_success_rate("succeed") <= 1.0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), steps=st.integers(1, 60))
+def test_conservation_on_random_sequences(seed, steps):
+    _random_run(seed, steps)
+
+
+def test_background_prefilter_matches_storing_then_evicting():
+    """Rejecting doomed background rows before storing them gives the same pool as storing and evicting."""
+
+    def run(prefilter: bool, seed: int):
+        rng = np.random.default_rng(seed)
+        pool = TxPool(PoolLimits(ready_count=300, ready_bytes=int(rng.integers(20_000, 80_000))))
+        if not prefilter:
+            pool._prefilter_background = lambda *a: None
+        for step in range(15):
+            t = 6.0 * step
+            n = int(rng.integers(0, 500))
+            pool.submit(TxBatch.of(t + rng.uniform(0, 6, n), 1e-4, rng.integers(100, 400, n),
+                                   tip=rng.integers(0, 3, n)))
+            ids = pool.select(t + 6.0)
+            pool.mark_included(ids, step + 1, t + 6.0)
+            if step:
+                pool.on_finalized([step], [], t + 6.0)
+        alive = pool._c["state"][: pool._n] != DEAD
+        rows = sorted(zip(pool._c["t_submit"][: pool._n][alive].tolist(),
+                          pool._c["priority"][: pool._n][alive].tolist(), strict=True))
+        return pool.counts(), rows
+
+    for seed in range(3):
+        assert run(True, seed) == run(False, seed)
