@@ -80,15 +80,34 @@ def _kpi_lines(kpis: dict) -> list[str]:
 def _app(cfg: DictConfig) -> None:
     from ainur_sim.compose import explain
     from ainur_sim.sim import run, to_config
+    from ainur_sim.sweep import (
+        SKIP_FINISHED_ENV,
+        already_finished,
+        pin_numba_threads,
+        skip_finished_requested,
+        write_error,
+    )
 
-    out = Path(HydraConfig.get().runtime.output_dir)
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    pin_numba_threads(hc.launcher.get("_target_"))  # joblib/Ray workers: Numba on one thread per job
     try:
         typed = to_config(cfg)
     except (ConfigError, OmegaConfBaseException) as exc:
         shutil.rmtree(out, ignore_errors=True)
         _fail(explain(exc))
-    result = run(typed, progress=typed.output.progress)
-    result.write(out)
+    if skip_finished_requested() and already_finished(out, typed):
+        print(f"already finished, skipped ({SKIP_FINISHED_ENV}=1)")
+        print(out)
+        return
+    for stale in ("kpis.json", "error.txt"):  # a re-run: unfinished until its own kpis.json lands
+        (out / stale).unlink(missing_ok=True)
+    try:
+        result = run(typed, progress=typed.output.progress)
+        result.write(out)
+    except Exception as exc:
+        write_error(out, exc)  # marks the job failed (a killed job has neither error.txt nor kpis.json)
+        raise
     print("\n".join(_kpi_lines(result.kpis)))
     print(f"wall {result.wall_s:.2f} s for {result.duration_s:,.0f} simulated s")
     print(out)
@@ -106,20 +125,10 @@ def main() -> None:
 
 
 def report_main() -> None:
-    """``ainur-sim-report DIR``: rebuild ``report.md`` and plots of a run dir."""
-    from ainur_sim.rundir import RunDirError, load_run
+    """``ainur-sim-report DIR``: rebuild a run dir's report.md + plots, or summarise a multirun dir."""
+    from ainur_sim.sweep import report_cli
 
-    if len(sys.argv) != 2 or sys.argv[1].startswith("-"):
-        print("usage: ainur-sim-report DIR", file=sys.stderr)
-        sys.exit(2)
-    try:
-        result = load_run(sys.argv[1])
-    except RunDirError as exc:
-        _fail(str(exc))
-    from ainur_sim.report import write_report
-
-    write_report(result, Path(sys.argv[1]))
-    print(Path(sys.argv[1]) / "report.md")
+    sys.exit(report_cli(sys.argv[1:]))
 
 
 def reproduce_main() -> None:

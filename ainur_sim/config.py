@@ -162,6 +162,25 @@ class LoadConfig:
     tip_sigma: float = 1.0
     gossip_mean_s: float = 0.5  # mean delay from submission until authors have the transaction
     longevity_s: float = 330.0  # mortal era: 55 blocks
+    call_mix: dict[str, float] = field(default_factory=lambda: {"transfer": 1.0})  # share of each call kind
+
+
+@dataclass
+class PauseWindowConfig:
+    """An emergency-pause window; ``calls``: ``pallet.call`` or ``pallet.*`` patterns (tx-pause only)."""
+
+    start_s: float = 0.0
+    duration_s: float = 0.0
+    calls: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EmergencyConfig:
+    """Emergency pause: tx-pause windows for chosen calls, safe-mode windows for all but the whitelist."""
+
+    tx_pause: list[PauseWindowConfig] = field(default_factory=list)
+    safe_mode: list[PauseWindowConfig] = field(default_factory=list)
+    whitelist: list[str] = field(default_factory=lambda: ["system.*", "timestamp.*", "tx_pause.*", "safe_mode.*"])
 
 
 @dataclass
@@ -254,6 +273,7 @@ class OutputConfig:
     """How a run reports itself (not part of the results)."""
 
     progress: bool = True  # progress bar on stderr when it is a terminal
+    audit_transactions: bool = False  # record every inclusion (block, tx) as tx_inclusions.parquet (small runs)
 
 
 @dataclass
@@ -271,6 +291,7 @@ class Config:
     pool: PoolConfig = field(default_factory=PoolConfig)
     economics: EconomicsConfig = field(default_factory=EconomicsConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    emergency: EmergencyConfig = field(default_factory=EmergencyConfig)
     fees: FeesConfig = field(default_factory=FeesConfig)
     population: PopulationConfig = field(default_factory=PopulationConfig)
     market: MarketConfig = field(default_factory=MarketConfig)
@@ -482,7 +503,27 @@ def validate(cfg: Config) -> None:
                                                f"{', '.join(REGIONS)}")
     if cfg.api.max_servers < cfg.api.servers_per_node:
         raise ConfigError("api.max_servers", f"got {cfg.api.max_servers}; allowed: >= api.servers_per_node")
+    from ainur_sim.chain.calls import CALLS, valid_pattern
+
+    em = cfg.emergency
+    for group in ("tx_pause", "safe_mode"):
+        for i, w in enumerate(getattr(em, group)):
+            key = f"emergency.{group}[{i}]"
+            if w.start_s < 0 or w.duration_s <= 0 or w.start_s + w.duration_s > duration:
+                raise ConfigError(key, f"allowed: duration_s > 0 and the window inside the run (0..{duration})")
+            bad = [c for c in w.calls if not valid_pattern(c)]
+            if bad or (group == "tx_pause" and not w.calls):
+                raise ConfigError(key + ".calls", f"got {list(w.calls)}; allowed: non-empty list of pallet.call "
+                                                  "or pallet.* (pallets: balances, registry, auction, escrow, "
+                                                  "reputation)")
+    for c in em.whitelist:
+        if not valid_pattern(c):
+            raise ConfigError("emergency.whitelist", f"got {c!r}; allowed: pallet.call or pallet.* patterns")
     ld = cfg.load
+    if not ld.call_mix or any(k not in CALLS for k in ld.call_mix) or any(v < 0 for v in ld.call_mix.values()) \
+            or sum(ld.call_mix.values()) <= 0:
+        raise ConfigError("load.call_mix", f"got {dict(ld.call_mix)}; allowed: shares >= 0 (positive sum) of "
+                                           f"{', '.join(CALLS)}")
     if ld.ramp_end_s < ld.ramp_start_s:
         raise ConfigError("load.ramp_end_s", f"got {ld.ramp_end_s}; allowed: >= load.ramp_start_s ({ld.ramp_start_s})")
     for i, sp in enumerate(ld.spikes):

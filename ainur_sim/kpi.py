@@ -142,8 +142,9 @@ def transaction_kpis(blocks: pd.DataFrame, flow: TransactionFlow, duration_s: fl
                      ) -> tuple[dict[str, float | None], dict[str, str], dict[str, Any]]:
     """Throughput, success, fee revenue and transaction statistics of a run with load.
 
-    ``tx_success_rate`` = finalized / (finalized + rejected + evicted + expired): transactions still in
-    the pool at the end (pending) are excluded; dropped and expired ones count as failures.
+    ``tx_success_rate`` = (finalized − failed at execution) / (finalized + rejected + evicted + expired):
+    transactions still in the pool at the end (pending) are excluded; dropped and expired ones, and calls
+    that failed at dispatch (e.g. paused), count as failures.
     ``fee_revenue_vs_opex`` = fees paid (inclusion fees + tips, in USD at ``economics.token_usd``) per day
     over ``economics.opex_usd_per_day``.
     """
@@ -156,7 +157,7 @@ def transaction_kpis(blocks: pd.DataFrame, flow: TransactionFlow, duration_s: fl
         reasons["tps_sustained"] = f"run shorter than one {SUSTAINED_WINDOW_S:.0f} s window"
     failed = c.rejected + c.evicted + c.expired
     settled = c.finalized + failed
-    values["tx_success_rate"] = c.finalized / settled if settled else None
+    values["tx_success_rate"] = (c.finalized - flow.failed_execution) / settled if settled else None
     if not settled:
         reasons["tx_success_rate"] = "no transaction settled"
     econ = cfg.economics
@@ -168,7 +169,8 @@ def transaction_kpis(blocks: pd.DataFrame, flow: TransactionFlow, duration_s: fl
     pool = flow.pool
     stats = {
         "tx_submitted": c.submitted, "tx_finalized": c.finalized, "tx_rejected": c.rejected,
-        "tx_evicted": c.evicted, "tx_expired": c.expired, "tx_pending_end": c.submitted - settled,
+        "tx_evicted": c.evicted, "tx_expired": c.expired, "tx_failed_execution": flow.failed_execution,
+        "tx_pending_end": c.submitted - settled,
         "tx_returned_from_orphans": c.returned_from_orphans,
         "tx_inclusion_p50_s": _finite(pool.inclusion_latency.quantile(0.5)),
         "tx_inclusion_p95_s": _finite(pool.inclusion_latency.quantile(0.95)),

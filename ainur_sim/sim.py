@@ -24,9 +24,11 @@ from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams
 from ainur_sim.chain.finality import Grandpa
 from ainur_sim.chain.load import LoadSchedule, TipDistribution
 from ainur_sim.chain.network import Network, build_network
+from ainur_sim.chain.pause import CallFilter
 from ainur_sim.chain.production import BlockProduction, empty_block_builder
 from ainur_sim.chain.regions import REGIONS
 from ainur_sim.chain.rpc import simulate_run_api
+from ainur_sim.chain.runtime import Runtime
 from ainur_sim.chain.txflow import TransactionFlow
 from ainur_sim.chain.txpool import PoolLimits, TxPool
 from ainur_sim.config import Config, validate
@@ -173,8 +175,20 @@ def build_txflow(cfg: Config, env: simpy.Environment, production: BlockProductio
         tips=TipDistribution(zero_share=ld.tip_zero_share, median=ld.tip_median_units, sigma=ld.tip_sigma),
         fee_params=fee_params(cfg), block_limits=limits, exec_weight_s=limits.block_base_weight_s,
         header_bytes=cfg.chain.header_bytes, gossip_mean_s=ld.gossip_mean_s, longevity_s=ld.longevity_s,
-        rng=streams.generator("load.transfers"),
+        rng=streams.generator("load.transfers"), runtime=build_runtime(cfg), call_mix=dict(ld.call_mix),
+        audit=cfg.output.audit_transactions,
     )
+
+
+def build_runtime(cfg: Config) -> Runtime:
+    """The runtime with its emergency-pause filter."""
+    em = cfg.emergency
+    flt = CallFilter(list(em.whitelist))
+    for w in em.tx_pause:
+        flt.pause(w.start_s, w.start_s + w.duration_s, list(w.calls))
+    for w in em.safe_mode:
+        flt.enter_safe_mode(w.start_s, w.start_s + w.duration_s)
+    return Runtime(flt)
 
 
 def _progress(env: simpy.Environment, horizon: float):  # noqa: ANN202 - SimPy generator
@@ -238,6 +252,10 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
     flow = world.txflow
     if flow is not None:
         extra["chain_series"] = flow.series.to_frame()
+        extra["call_failures"] = flow.runtime.outcomes.to_frame()
+        stats["calls"] = flow.runtime.totals()
+        if flow.audit:
+            extra.update(flow.audit_frames())
         tx_measured, tx_reasons, tx_stats = transaction_kpis(blocks, flow, duration, typed)
         measured.update(tx_measured)
         reasons.update(tx_reasons)

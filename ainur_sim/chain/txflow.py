@@ -18,14 +18,19 @@ one recorded.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pandas as pd
 import simpy
 
 from ainur_sim.chain.blocktree import BlockTree
-from ainur_sim.chain.fees import BlockLimits, FeeParams, inclusion_fee, next_multiplier, split_fee
+from ainur_sim.chain.calls import code_of
+from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams, inclusion_fee, next_multiplier, split_fee
 from ainur_sim.chain.load import LoadSchedule, TipDistribution, generate
 from ainur_sim.chain.production import BlockBody, BlockProduction
-from ainur_sim.chain.txpool import TxPool
+from ainur_sim.chain.runtime import Runtime
+from ainur_sim.chain.txpool import TxBatch, TxPool
 from ainur_sim.record import ColumnStore
 
 SERIES_SCHEMA = {
@@ -61,8 +66,23 @@ class TransactionFlow:
         gossip_mean_s: float,
         longevity_s: float,
         rng: np.random.Generator,
+        runtime: Runtime,
+        call_mix: dict[str, float] | None = None,
+        audit: bool = False,
     ) -> None:
         self.env = env
+        self.runtime = runtime
+        mix = call_mix or {"transfer": 1.0}
+        total = sum(mix.values())
+        #: (call code, schedule of that call kind, dispatch weight s, length bytes) per call kind in the mix
+        self.kinds = [(code_of(name), dataclasses.replace(schedule, tps=schedule.tps * share / total),
+                       block_limits.call_weights[name], CALL_LENGTHS[name])
+                      for name, share in sorted(mix.items()) if share > 0]
+        self.failed_execution = 0
+        #: with ``audit``: every accepted transaction id, and (block, tx id) of every inclusion
+        self.audit = audit
+        self.audit_accepted: list[np.ndarray] = []
+        self.audit_inclusions: list[tuple[int, np.ndarray]] = []
         self.production = production
         self.tree = tree
         self.pool = pool
@@ -89,11 +109,17 @@ class TransactionFlow:
     # --- load --------------------------------------------------------------------------------------------
     def on_slot(self, slot: int, t: float) -> None:
         """Submit the load that arrived since the last slot; drop expired transactions; record the pool."""
-        batch = generate(self.schedule, self._t_last, t, self.rng, tips=self.tips,
-                         gossip_mean_s=self.gossip_mean_s, longevity_s=self.longevity_s)
+        batches = []
+        for code, schedule, weight_s, length in self.kinds:
+            b = generate(schedule, self._t_last, t, self.rng, tips=self.tips, weight_s=weight_s,
+                         length_bytes=length, gossip_mean_s=self.gossip_mean_s, longevity_s=self.longevity_s)
+            batches.append(dataclasses.replace(b, payload=np.full(len(b), code, dtype=np.int64)))
+        batch = batches[0] if len(batches) == 1 else TxBatch.concat(batches)
         self._t_last = t
         if len(batch):
-            self.pool.submit(batch)
+            outcome = self.pool.submit(batch)
+            if self.audit:
+                self.audit_accepted.append(outcome.accepted_ids.copy())
         self.pool.expire(t)
         snap = self.pool.snapshot()
         c = self.pool.counters
@@ -128,6 +154,8 @@ class TransactionFlow:
         fees = tips = 0
         if ids.size:
             self.pool.mark_included(ids, block_id, t)
+            if self.audit:
+                self.audit_inclusions.append((block_id, ids.copy()))
             self._unresolved.append(block_id)
             dispatch_s = st.weight_s - ids.size * self.limits.extrinsic_base_weight_s
             fees = int(inclusion_fee(max(dispatch_s, 0.0), st.length_bytes, m, self.fees)) \
@@ -136,6 +164,15 @@ class TransactionFlow:
         return BlockBody(n_tx=int(ids.size), weight_s=self.exec_weight_s + st.weight_s,
                          length_bytes=self.header_bytes + int(st.length_bytes), fee_multiplier=m,
                          normal_weight_s=st.normal_weight_s, fees=fees, tips=tips)
+
+    def audit_frames(self) -> dict[str, pd.DataFrame]:
+        """``tx_inclusions`` (block, tx) and ``tx_accepted`` (tx) tables of an audited run."""
+        inc = self.audit_inclusions or [(0, np.zeros(0, np.int64))]
+        blocks = np.concatenate([np.full(ids.size, b, dtype=np.int64) for b, ids in inc])
+        txs = np.concatenate([ids for _, ids in inc])
+        acc = np.concatenate(self.audit_accepted) if self.audit_accepted else np.zeros(0, np.int64)
+        return {"tx_inclusions": pd.DataFrame({"block": blocks, "tx": txs.astype(np.int64)}),
+                "tx_accepted": pd.DataFrame({"tx": acc.astype(np.int64)})}
 
     # --- finality ----------------------------------------------------------------------------------------
     def on_finalized(self, newly: np.ndarray, t: float) -> None:
@@ -149,7 +186,10 @@ class TransactionFlow:
         finalized = done[~np.isnan(cols["t_finalized"][done])]
         orphaned = done[np.isnan(cols["t_finalized"][done])]
         if done.size:
-            self.pool.on_finalized(finalized, orphaned, t)
+            out = self.pool.on_finalized(finalized, orphaned, t)
+            blocks = out.finalized_payload_blocks
+            self.failed_execution += self.runtime.execute(out.finalized_payloads, blocks,
+                                                          cols["t_authored"][blocks], t)
         fees = int(cols["fees"][newly].sum())
         treasury, burned = split_fee(fees, self.fees)
         self.treasury += int(treasury)
