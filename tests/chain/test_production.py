@@ -78,3 +78,14 @@ def test_random_crashes_silence_validators_while_down():
     for v, s, e in iv[["validator", "start", "end"]].itertuples(index=False):
         slots_start = b["slot"] * 6.0  # authoring starts at the slot start
         assert not ((b["author"] == v) & (slots_start >= s) & (slots_start < e)).any()
+
+
+def test_latency_degradation_slows_finality_in_its_window():
+    res = cached_run("scenario=baseline", "duration_s=2400", "load.tps=0", "api.enabled=false",
+                     "+faults.degradations=[{start_s: 1200, duration_s: 600, factor: 8}]")
+    b = res.blocks[res.blocks["canonical"]]
+    lag = b["t_finalized"] - b["t_authored"]
+    inside = lag[(b["t_authored"] >= 1250) & (b["t_authored"] < 1750)]
+    before = lag[(b["t_authored"] >= 300) & (b["t_authored"] < 1150)]
+    assert inside.median() > before.median() + 1.0   # votes and blocks travel 8x slower
+    assert res.stats["finality_safe"]
