@@ -442,6 +442,13 @@ def allowed(key: str) -> str | None:
     return None
 
 
+def _check_window(key: str, start_s: float, duration_s: float, run_s: float) -> None:
+    """A time window must have a positive length and lie inside the run."""
+    if start_s < 0 or duration_s <= 0 or start_s + duration_s > run_s:
+        raise ConfigError(key, f"window [{start_s}, {start_s + duration_s}] s; allowed: duration_s > 0 and the "
+                               f"window inside the run (0..{run_s})")
+
+
 def validate(cfg: Config) -> None:
     """Check every range and cross-field rule of a typed ``Config``; raise ``ConfigError`` on the first failure."""
     for key, rng in RANGES.items():
@@ -509,8 +516,7 @@ def validate(cfg: Config) -> None:
     for group in ("tx_pause", "safe_mode"):
         for i, w in enumerate(getattr(em, group)):
             key = f"emergency.{group}[{i}]"
-            if w.start_s < 0 or w.duration_s <= 0 or w.start_s + w.duration_s > duration:
-                raise ConfigError(key, f"allowed: duration_s > 0 and the window inside the run (0..{duration})")
+            _check_window(key, w.start_s, w.duration_s, duration)
             bad = [c for c in w.calls if not valid_pattern(c)]
             if bad or (group == "tx_pause" and not w.calls):
                 raise ConfigError(key + ".calls", f"got {list(w.calls)}; allowed: non-empty list of pallet.call "
@@ -533,17 +539,14 @@ def validate(cfg: Config) -> None:
         raise ConfigError("load.tps", "transactions need finality to settle; allowed: 0 when finality.enabled=false")
     for i, part in enumerate(f.partitions):
         key = f"faults.partitions[{i}]"
-        if part.start_s < 0 or part.duration_s <= 0 or part.start_s + part.duration_s > duration:
-            raise ConfigError(key, f"window [{part.start_s}, {part.start_s + part.duration_s}] s; allowed: "
-                                   f"duration_s > 0 and inside the run (0..{duration})")
+        _check_window(key, part.start_s, part.duration_s, duration)
         if bool(part.regions) == (part.minority_fraction > 0):
             raise ConfigError(key, "allowed: exactly one of regions (non-empty) or minority_fraction in (0, 1)")
         if not 0 <= part.minority_fraction < 1 or any(r not in REGIONS for r in part.regions):
             raise ConfigError(key, f"allowed: minority_fraction in [0, 1), regions among {', '.join(REGIONS)}")
     for i, deg in enumerate(f.degradations):
         key = f"faults.degradations[{i}]"
-        if deg.start_s < 0 or deg.duration_s <= 0 or deg.start_s + deg.duration_s > duration:
-            raise ConfigError(key, f"allowed: duration_s > 0 and the window inside the run (0..{duration})")
+        _check_window(key, deg.start_s, deg.duration_s, duration)
         if not (deg.factor > 0 and 0 < deg.fraction <= 1):
             raise ConfigError(key, f"got factor={deg.factor}, fraction={deg.fraction}; allowed: factor > 0, "
                                    "fraction in (0, 1]")
