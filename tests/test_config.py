@@ -40,6 +40,15 @@ MALFORMED: list[tuple[list[str], str]] = [
     (["duration_s=3600", "faults.offline_validators=1", "faults.outage_start_s=3000",
       "faults.outage_duration_s=1200"], "faults.outage_start_s"),
     (["duration_s=1", "chain.slot_s=6"], "duration_s"),
+    (["+load.call_mix.mine_bitcoin=0.5"], "load.call_mix"),
+    (["scenario=baseline", "+emergency.tx_pause=[{start_s: 10, duration_s: 60, calls: [vault.*]}]"],
+     "emergency.tx_pause[0].calls"),
+    (["scenario=baseline", "+faults.partitions=[{start_s: 10, duration_s: 60}]"], "faults.partitions[0]"),
+    (["scenario=baseline", "+faults.degradations=[{start_s: 3000, duration_s: 900, factor: 2}]"],
+     "faults.degradations[0]"),
+    (["api.node_regions=[atlantis]"], "api.node_regions"),
+    (["load.tps=10", "finality.enabled=false"], "load.tps"),
+    (["finality.byzantine_fraction=1.5"], "finality.byzantine_fraction"),
 ]
 
 
