@@ -17,7 +17,7 @@ class RunDirError(ValueError):
 
 
 def load_run(path: str | os.PathLike[str]) -> RunResult:
-    """Load the tables, KPIs and config of a finished run dir."""
+    """Load the tables (contract and extra), KPIs, stats and config of a finished run dir."""
     d = Path(path)
     if not d.is_dir():
         raise RunDirError(f"{d}: not a directory")
@@ -34,4 +34,11 @@ def load_run(path: str | os.PathLike[str]) -> RunResult:
     config = yaml.safe_load((d / "config.yaml").read_text()) if (d / "config.yaml").is_file() else {}
     return RunResult(kpis=payload["kpis"], config=config, seed=payload.get("seed", 0),
                      duration_s=payload.get("duration_s", 0.0), wall_s=payload.get("wall_s", 0.0),
-                     stats=payload.get("stats", {}), **tables)
+                     stats=payload.get("stats", {}), extra_tables=load_extra_tables(d), **tables)
+
+
+def load_extra_tables(d: Path) -> dict[str, pd.DataFrame]:
+    """Every ``*.parquet`` of a run dir other than the contract tables (``finality_rounds``, ``outages``,
+    ``chain_series``, ``api_series``, …), by file stem in name order; hidden (partial) files are skipped."""
+    return {f.stem: pd.read_parquet(f) for f in sorted(d.glob("*.parquet"))
+            if f.stem not in TABLES and not f.name.startswith(".") and f.is_file()}
