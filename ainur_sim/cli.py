@@ -133,6 +133,6 @@ def report_main() -> None:
 
 def reproduce_main() -> None:
     """``ainur-sim-reproduce [NAME…]``: re-run experiments against their expected results."""
-    print("ainur-sim-reproduce: no experiments are defined yet (they arrive with the research-testbed issue)",
-          file=sys.stderr)
-    sys.exit(1)
+    from ainur_sim.reproduce import reproduce_cli
+
+    sys.exit(reproduce_cli(sys.argv[1:]))
