@@ -47,8 +47,9 @@ class ColumnStore:
         i = self.n
         if i >= self._cap:
             self._grow(i + 1)
+        cols = self.cols
         for k, v in values.items():
-            self.cols[k][i] = v
+            cols[k][i] = v
         self.n = i + 1
         return i
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from ainur_sim.record import ColumnStore
 
@@ -31,6 +32,21 @@ BLOCK_SCHEMA: dict[str, str] = {
     "fees": "int64",
     "tips": "int64",
 }
+
+
+@njit(cache=True)
+def _ancestor_at(ids: np.ndarray, height: int, parent: np.ndarray, number: np.ndarray) -> np.ndarray:
+    """For each block in ``ids``, its ancestor (or itself) at ``height``; -1 where the block is lower."""
+    out = np.empty(ids.shape[0], np.int64)
+    for i in range(ids.shape[0]):
+        x = ids[i]
+        if number[x] < height:
+            out[i] = -1
+            continue
+        while number[x] > height:
+            x = parent[x]
+        out[i] = x
+    return out
 
 
 class BlockTree:
@@ -67,14 +83,8 @@ class BlockTree:
     def ancestor_at(self, ids: np.ndarray, height: int) -> np.ndarray:
         """For each block in ``ids``, its ancestor (or itself) at ``height``; -1 where the block is lower."""
         cols = self.store.cols
-        out = np.array(ids, dtype=np.int64, copy=True)
-        num = cols["number"][out]
-        out[num < height] = -1
-        up = num > height
-        while up.any():
-            out[up] = cols["parent_id"][out[up]]
-            up[up] = cols["number"][out[up]] > height
-        return out
+        ids = np.asarray(ids, dtype=np.int64)
+        return _ancestor_at(ids.ravel(), int(height), cols["parent_id"], cols["number"]).reshape(ids.shape)
 
     def descends_from(self, ids: np.ndarray, block: int) -> np.ndarray:
         """Mask: which of ``ids`` are ``block`` or its descendants."""

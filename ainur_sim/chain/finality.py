@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 import simpy
+from numba import njit
 
 from ainur_sim.chain.blocktree import BlockTree
 from ainur_sim.chain.faults import Availability
@@ -100,6 +101,193 @@ def _kth_smallest(x: np.ndarray, k: int, axis: int = 0) -> np.ndarray:
     return np.partition(x, k - 1, axis=axis).take(k - 1, axis=axis)
 
 
+@njit(cache=True)
+def _round_votes(heads: np.ndarray, equivocating: np.ndarray, parent: np.ndarray, number: np.ndarray,
+                 base: int, before_best: int, threshold: int, need_reach: bool) -> tuple[np.ndarray, int, bool]:
+    """Vote targets, prevote-GHOST and unanimity of one round, by walking the block tree (ids, heights).
+
+    ``heads``: each voter's best block; a head off the chain of ``base`` (the last finalized block) votes
+    ``base``. Targets follow :func:`vote_target_heights`; an equivocating voter's second prevote is its
+    target's parent (same chain, so it only adds support to blocks the first vote already supports — the
+    support of one voter is always one chain, and two blocks at one height can never both reach a
+    supermajority, which makes the GHOST unique). Returns (targets, GHOST block or -1, whether every target
+    descends from the GHOST). Same results as :meth:`Grandpa._targets` + :func:`ghost` (kept as the
+    readable reference and for tests).
+
+    With ``need_reach``, first checks that at least ``threshold`` voters' best blocks allow a target above
+    ``base`` (:func:`vote_target_heights` > base, heads taken as they are); if not, returns GHOST -2 at
+    once (nothing new can be finalized).
+    """
+    nv = heads.shape[0]
+    base_num = number[base]
+    if need_reach:
+        can = 0
+        for i in range(nv):
+            best = number[heads[i]]
+            if best - before_best > base_num and (3 * (best - base_num) + 2) // 4 > 0:
+                can += 1
+        if can < threshold:
+            return np.empty(0, np.int64), -2, False
+    targets = np.empty(nv, np.int64)
+    hi = base
+    for i in range(nv):
+        h = heads[i]
+        x = h
+        while number[x] > base_num:
+            x = parent[x]
+        if x != base:
+            h = base
+        best = number[h]
+        height = min(best - before_best, base_num + (3 * (best - base_num) + 2) // 4)
+        if height < base_num:
+            height = base_num
+        x = h
+        while number[x] > height:
+            x = parent[x]
+        targets[i] = x
+        if x > hi:
+            hi = x
+    # support per block id in [base, hi]: every descendant of base has a larger id than base
+    support = np.zeros(hi - base + 1, np.int64)
+    stamp = np.zeros(hi - base + 1, np.int64)
+    for i in range(nv):
+        x = targets[i]
+        while x >= 0 and number[x] >= base_num and stamp[x - base] != i + 1:
+            stamp[x - base] = i + 1
+            support[x - base] += 1
+            x = parent[x]
+        if equivocating[i]:
+            x = parent[targets[i]]
+            if x < 0:
+                x = targets[i]
+            while x >= 0 and number[x] >= base_num and stamp[x - base] != i + 1:
+                stamp[x - base] = i + 1
+                support[x - base] += 1
+                x = parent[x]
+    g = -1
+    g_num = -1
+    for k in range(hi - base + 1):
+        if support[k] >= threshold and number[base + k] > g_num:
+            g = base + k
+            g_num = number[g]
+    unanimous = True
+    if g >= 0:
+        for i in range(nv):
+            x = targets[i]
+            while number[x] > g_num:
+                x = parent[x]
+            if x != g:
+                unanimous = False
+                break
+    return targets, g, unanimous
+
+
+@njit(cache=True)
+def _median3(a: float, b: float, c: float) -> float:
+    """The median of three numbers."""
+    if a < b:
+        return b if b < c else max(a, c)
+    return a if a < c else max(b, c)
+
+
+@njit(cache=True)
+def _kth_of_column(m: np.ndarray, j: int, k: int, buf: np.ndarray) -> float:
+    """k-th smallest (1-based) of column ``j`` of ``m`` (quickselect; ``buf``: scratch, ``m.shape[0]`` long).
+
+    An order statistic is a value of the column, so any exact selection gives the same number."""
+    n = m.shape[0]
+    for i in range(n):
+        buf[i] = m[i, j]
+    lo = 0
+    hi = n - 1
+    k0 = k - 1
+    while hi > lo:
+        mid = (lo + hi) // 2  # median of three as pivot
+        pivot = _median3(buf[lo], buf[mid], buf[hi])
+        i = lo
+        jj = hi
+        while i <= jj:
+            while buf[i] < pivot:
+                i += 1
+            while buf[jj] > pivot:
+                jj -= 1
+            if i <= jj:
+                tmp = buf[i]
+                buf[i] = buf[jj]
+                buf[jj] = tmp
+                i += 1
+                jj -= 1
+        if k0 <= jj:
+            hi = jj
+        elif k0 >= i:
+            lo = i
+        else:
+            return buf[k0]
+    return buf[k0]
+
+
+@njit(cache=True)
+def _kth_finite(values: np.ndarray, k: int) -> float:
+    """k-th smallest (1-based) of the finite ``values``; ``inf`` if fewer than ``k`` are finite."""
+    buf = np.empty((values.shape[0], 1))
+    m = 0
+    for v in values:
+        if np.isfinite(v):
+            buf[m, 0] = v
+            m += 1
+    if m < k:
+        return np.inf
+    return _kth_of_column(buf[:m], 0, k, np.empty(m))
+
+
+@njit(cache=True)
+def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, jitter: np.ndarray, pick: np.ndarray,
+                  obs_pos: np.ndarray, unanimous: bool, threshold: int, T: float, processing: float,
+                  rank: int) -> tuple[np.ndarray, float]:
+    """Order-statistic timing of a round that finalizes (all times in s).
+
+    Voter ``i`` (rows) prevotes at ``max(t, min(prev_done[i], t + 2T)) + processing``; its prevote reaches
+    observer ``j`` (columns) after ``lat[i, j] * jitter[0, i, j]``. Observer ``j`` precommits
+    ``processing`` after the threshold-th prevote (unanimous) or after the later of that and
+    ``min(last prevote, t + 4T)``. Non-observers precommit when observer ``pick[i]`` does; observer ``j``
+    is voter ``obs_pos[j]``. Observer ``j`` is done ``processing`` after the threshold-th precommit
+    (delays ``lat * jitter[1]``). Returns (done time per observer, round completion = the ``rank``-th
+    smallest done time, 0-based). Same arithmetic, in the same order, as the numpy formulation it replaced.
+    """
+    nv, no = lat.shape
+    buf = np.empty(nv)
+    arr = np.empty((nv, no))
+    t_cap = t + 2 * T
+    for i in range(nv):
+        pv = max(t, min(prev_done[i], t_cap)) + processing
+        for j in range(no):
+            arr[i, j] = pv + lat[i, j] * jitter[0, i, j]
+    precommit_obs = np.empty(no)
+    t_wait = t + 4 * T
+    for j in range(no):
+        ready = _kth_of_column(arr, j, threshold, buf)
+        if unanimous:
+            precommit_obs[j] = ready + processing
+        else:
+            last = arr[0, j]
+            for i in range(1, nv):
+                if arr[i, j] > last:
+                    last = arr[i, j]
+            precommit_obs[j] = max(ready, min(last, t_wait)) + processing
+    precommit = np.empty(nv)
+    for i in range(nv):
+        precommit[i] = precommit_obs[pick[i]]
+    for j in range(no):
+        precommit[obs_pos[j]] = precommit_obs[j]
+    for i in range(nv):
+        for j in range(no):
+            arr[i, j] = precommit[i] + lat[i, j] * jitter[1, i, j]
+    done = np.empty(no)
+    for j in range(no):
+        done[j] = _kth_of_column(arr, j, threshold, buf) + processing
+    return done, np.sort(done)[rank]
+
+
 class Grandpa:
     """The finality gadget of one run."""
 
@@ -142,6 +330,12 @@ class Grandpa:
         self._done_prev = np.zeros(self.n)  # when each voter completed the previous round
         self._round_s = 2 * float(np.median(network.gossip_s)) + 2 * self.processing  # last round's length
         self._wake: simpy.Event | None = None  # set while idle: fired when a new block reaches a supermajority
+        self._none = np.zeros(0, dtype=np.int64)
+        self._everyone = np.arange(self.n)
+        self._no_equivocation = np.zeros(self.n, dtype=bool)
+        self._rank: dict[tuple[int, int], int] = {}  # (observers, voters) -> rank of the completion time
+        # vote delays between all voters and the observers (the common case: everyone online)
+        self._lat_all = np.ascontiguousarray(network.gossip_s[:, self.observers], dtype=np.float64)
         production.block_listeners.append(self._on_block)
         self.process = env.process(self._run())
 
@@ -170,60 +364,71 @@ class Grandpa:
 
         Returns (completion time, GHOST block, equivocating validators, voters online); the GHOST is -1
         and the time ``inf`` when the round cannot complete (fewer than the threshold online).
+
+        The random draws are made in a fixed order (equivocations, the 2 × voters × observers jitter,
+        then the observers whose precommit time each non-observer takes); the tree walks and order
+        statistics run in :func:`_round_votes` and :func:`_round_timing`.
         """
-        voters = np.flatnonzero(self.availability.online(t))
+        avail = self.availability  # (without any outage interval everyone is online)
+        voters = np.flatnonzero(avail.online(t)) if avail.validator.size else self._everyone
         connectivity = self.production.connectivity
         if connectivity is not None and voters.size:  # votes only travel within a connected component
             label = connectivity.connected(t)[voters]
             voters = voters[label == np.bincount(label).argmax()]
-        none = np.zeros(0, dtype=np.int64)
-        if voters.size < self.threshold:
-            return np.inf, -1, none, int(voters.size)
-        self.production.update_views(t)
-        number = self.tree.store.cols["number"]
-        base_number = int(number[self.finalized])
-        reach = vote_target_heights(number[self.production.head[voters]], base_number, self.before_best)
-        if np.count_nonzero(reach > base_number) < self.threshold and self.equivocation_prob == 0:
-            return t + self._round_s, self.finalized, none, int(voters.size)  # nothing new can be finalized
-        targets = self._targets(voters)
-        second = targets.copy()
-        equivocating = np.zeros(voters.size, dtype=bool)
-        if self.equivocation_prob > 0:
-            equivocating = self.byzantine[voters] & (self.rng.random(voters.size) < self.equivocation_prob)
-            # the second, conflicting prevote goes to the target's parent (a different vote in the same round)
-            parent = self.tree.store.cols["parent_id"][targets[equivocating]]
-            second[equivocating] = np.where(parent >= 0, parent, targets[equivocating])
-        g = ghost(self.tree, np.column_stack([targets, second]), self.threshold, self.finalized)
+        none = self._none
+        nv = int(voters.size)
+        if nv < self.threshold:
+            return np.inf, -1, none, nv
+        production = self.production
+        production.update_views(t)
+        cols = self.tree.store.cols
+        number = cols["number"]
+        heads = production.head[voters] if nv < self.n else production.head
+        honest = self.equivocation_prob == 0
+        if honest:
+            equivocating = self._no_equivocation if nv == self.n else np.zeros(nv, dtype=bool)
+        else:
+            equivocating = self.byzantine[voters] & (self.rng.random(nv) < self.equivocation_prob)
+        # without equivocations a round that cannot reach above the base is skipped (-2)
+        targets, g, unanimous = _round_votes(heads, equivocating, cols["parent_id"], number, self.finalized,
+                                             self.before_best, self.threshold, honest)
+        if g == -2:
+            return t + self._round_s, self.finalized, none, nv  # nothing new can be finalized
+        offenders = voters[equivocating] if equivocating.any() else none
         if g < 0:
-            return np.inf, -1, voters[equivocating], int(voters.size)
+            return np.inf, -1, offenders, nv
         if g == self.finalized:  # nothing new to finalize: the round's timing does not matter
-            return t + self._round_s, g, voters[equivocating], int(voters.size)
+            return t + self._round_s, g, offenders, nv
 
-        obs = np.intersect1d(self.observers, voters)
-        if obs.size == 0:
-            obs = voters[: min(voters.size, 16)]
-        lat = self.network.gossip_s[np.ix_(voters, obs)]
+        if nv == self.n:
+            obs = self.observers
+            lat = self._lat_all
+        else:
+            obs = np.intersect1d(self.observers, voters)
+            if obs.size == 0:
+                obs = voters[: min(nv, 16)]
+            lat = self.network.gossip_s[np.ix_(voters, obs)]
         if connectivity is not None:
             lat = connectivity.vote_delay_matrix(t, voters, obs, lat)
         jitter = self._jitter((2, *lat.shape))
-        prevote = np.maximum(t, np.minimum(self._done_prev[voters], t + 2 * self.T)) + self.processing
-        arr_pv = prevote[:, None] + lat * jitter[0]
-        ghost_ready = _kth_smallest(arr_pv, self.threshold)
-        if self.tree.descends_from(targets, g).all():  # unanimous: completable at the threshold-th prevote
-            precommit_obs = ghost_ready + self.processing
-        else:
-            waited = np.minimum(arr_pv.max(axis=0), t + 4 * self.T)
-            precommit_obs = np.maximum(ghost_ready, waited) + self.processing
-        # precommit send time of every voter: exact for observers, drawn from theirs for the others
-        precommit = self.rng.choice(precommit_obs, size=voters.size)
-        precommit[np.searchsorted(voters, obs)] = precommit_obs
-        arr_pc = precommit[:, None] + lat * jitter[1]
-        done_obs = _kth_smallest(arr_pc, self.threshold) + self.processing
-        t_complete = float(np.quantile(done_obs, self.threshold / voters.size, method="inverted_cdf"))
+        # rng.choice(precommit_obs, size=nv) draws exactly these indices (numpy: integers(0, k, size))
+        pick = self.rng.integers(0, obs.size, size=nv, dtype=np.int64)
+        obs_pos = obs if nv == self.n else np.searchsorted(voters, obs)
+        key = (int(obs.size), nv)
+        rank = self._rank.get(key)
+        if rank is None:  # np.quantile(done, threshold / nv, method="inverted_cdf") is this order statistic
+            rank = int(np.quantile(np.arange(obs.size, dtype=np.float64), self.threshold / nv,
+                                   method="inverted_cdf"))
+            self._rank[key] = rank
+        prev = self._done_prev if nv == self.n else self._done_prev[voters]
+        done_obs, t_complete = _round_timing(float(t), prev, np.ascontiguousarray(lat, dtype=np.float64),
+                                             jitter, pick, obs_pos, bool(unanimous), self.threshold, self.T,
+                                             self.processing, rank)
+        t_complete = float(t_complete)
         self._done_prev[:] = t_complete
         self._done_prev[obs] = done_obs
         self._round_s = t_complete - t
-        return t_complete, g, voters[equivocating], int(voters.size)
+        return t_complete, g, offenders, nv
 
     # --- finalization ----------------------------------------------------------------------------------
     def finalize(self, block: int, t: float) -> np.ndarray:
@@ -245,9 +450,9 @@ class Grandpa:
         """A block was authored: if idle, wake up once it has reached a supermajority of validators."""
         if self._wake is None or self._wake.triggered:
             return
-        finite = arrivals[np.isfinite(arrivals)]
-        if finite.size >= self.threshold:
-            self._wake.succeed(float(np.partition(finite, self.threshold - 1)[self.threshold - 1]))
+        t_seen = _kth_finite(np.ascontiguousarray(arrivals, dtype=np.float64), self.threshold)
+        if t_seen < np.inf:  # (the threshold-th arrival among those delivered)
+            self._wake.succeed(float(t_seen))
 
     def _idle(self, t: float):  # noqa: ANN202 - SimPy generator
         """Nothing new to finalize: wait for a block that a supermajority has seen. Rounds keep their rhythm

@@ -62,6 +62,7 @@ class LoadSchedule:
             if len(sp) != 3 or sp[1] <= 0 or sp[2] < 0:
                 raise ValueError(f"each spike is (start_s, duration_s > 0, factor ≥ 0), got {sp}")
         object.__setattr__(self, "spikes", spikes)
+        object.__setattr__(self, "_regimes", {})  # constant_multiplier's values (not a field)
 
     def _daily(self, t: np.ndarray) -> np.ndarray:
         phase = 2.0 * np.pi * (t - self.peak_hour * 3600.0) / DAY_S
@@ -88,16 +89,52 @@ class LoadSchedule:
 
     def max_rate(self, t0: float, t1: float) -> float:
         """An upper bound of the rate on ``[t0, t1]`` (exact for the daily and ramp parts)."""
-        peak = self.peak_hour * 3600.0
-        k = math.ceil((t0 - peak) / DAY_S)
-        has_peak = peak + k * DAY_S <= t1
-        daily = 1.0 + self.daily_amplitude if has_peak else float(self._daily(np.array([t0, t1])).max())
-        ramp = float(self._ramp(np.array([t0, t1])).max())
+        if self.daily_amplitude == 0.0:
+            daily = 1.0  # what both expressions below give: 1 + 0 and max(1 + 0·cos) are exactly 1
+        else:
+            peak = self.peak_hour * 3600.0
+            k = math.ceil((t0 - peak) / DAY_S)
+            has_peak = peak + k * DAY_S <= t1
+            daily = 1.0 + self.daily_amplitude if has_peak else float(self._daily(np.array([t0, t1])).max())
+        # a flat ramp: from + (to − from)·frac is from + 0, exactly from
+        flat = self.ramp_from == self.ramp_to
+        ramp = float(self.ramp_from) if flat else float(self._ramp(np.array([t0, t1])).max())
         spike = 1.0
         for start, dur, factor in self.spikes:
             if start < t1 and start + dur > t0:
                 spike *= max(factor, 1.0)
         return self.tps * daily * ramp * spike
+
+    def constant_multiplier(self, t0: float, t1: float) -> float | None:
+        """The multiplier if it is the same at every ``t`` in ``[t0, t1]`` (bit for bit: what
+        :meth:`multiplier` returns at any such ``t``), else None.
+
+        That holds when there is no daily cycle (``1 + 0·cos`` is exactly 1), the ramp is flat or the
+        window lies on one side of it (its clipped fraction is then exactly 0 or 1 throughout), and no
+        spike starts or ends in ``(t0, t1]``. Arrival times are drawn in ``[t0, t1]``, so a generator
+        may then compare against one number instead of evaluating the rate per arrival.
+        """
+        if self.daily_amplitude != 0.0:
+            return None
+        a, b = self.ramp_start_s, self.ramp_end_s
+        if self.ramp_from != self.ramp_to:
+            if b > a and not (t1 <= a or t0 >= b):
+                return None
+            if b <= a and t0 < a <= t1:
+                return None
+        active = []
+        for start, dur, _ in self.spikes:
+            end = start + dur
+            if t0 < start <= t1 or t0 < end <= t1:
+                return None
+            active.append(start <= t0 < end)
+        # the multiplier only depends on the ramp's side and the active spikes: computed once per such regime
+        before = self.ramp_from == self.ramp_to or (t1 <= a if b > a else t1 < a)  # (a flat ramp: one side)
+        regime = (before, *active)
+        value = self._regimes.get(regime)
+        if value is None:
+            value = self._regimes[regime] = float(self.multiplier(np.array([t0]))[0])
+        return value
 
     def expected_count(self, t0: float, t1: float) -> float:
         """∫ rate over ``[t0, t1]``: Gauss–Legendre on pieces split at every ramp and spike edge and at
@@ -150,23 +187,36 @@ def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.G
         return np.empty(0)
     n = rng.poisson(bound * (t1 - t0))
     t = rng.uniform(t0, t1, n)
-    keep = rng.random(n) * bound < schedule.rate(t)
-    return np.sort(t[keep])
+    u = rng.random(n)
+    m = schedule.constant_multiplier(t0, t1)
+    # the thinning test; with a constant multiplier the rate at every arrival is the same number
+    keep = u * bound < (schedule.tps * m if m is not None else schedule.rate(t))
+    if not keep.all():
+        t = t[keep]
+    t.sort()
+    return t
 
 
 def generate(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator, *,
              tips: TipDistribution | None = None, weight_s: float = CALL_WEIGHTS["transfer"],
              length_bytes: int = CALL_LENGTHS["transfer"], gossip_mean_s: float = DEFAULT_GOSSIP_MEAN_S,
-             longevity_s: float = DEFAULT_LONGEVITY_S) -> TxBatch:
+             longevity_s: float = DEFAULT_LONGEVITY_S, payload: int = -1) -> TxBatch:
     """Background transfers submitted on ``[t0, t1)`` (one slot window), in time order.
 
     ``weight_s`` is the transfer's dispatch weight (144.8 µs; 242 µs of block weight with the extrinsic
     base), ``length_bytes`` its encoded length (140 B). ``t_ready = t_submit + Exp(gossip_mean_s)``
-    (0 gives ``t_ready = t_submit``). The draws are made in a fixed order, so a seeded ``rng`` reproduces
-    the batch exactly.
+    (0 gives ``t_ready = t_submit``). ``payload`` is every row's payload reference (−1: plain transfer;
+    a call code saves replacing the column afterwards). The draws are made in a fixed order, so a seeded
+    ``rng`` reproduces the batch exactly.
     """
     t = arrival_times(schedule, t0, t1, rng)
     n = t.shape[0]
     tip = (tips or TipDistribution()).sample(n, rng)
-    t_ready = t + rng.exponential(gossip_mean_s, n) if gossip_mean_s > 0 else t
-    return TxBatch.of(t, weight_s, length_bytes, tip=tip, longevity_s=longevity_s, t_ready=t_ready)
+    t_ready = t + rng.exponential(gossip_mean_s, n) if gossip_mean_s > 0 else t.copy()
+    # = TxBatch.of(t, weight_s, length_bytes, tip=tip, longevity_s=longevity_s, t_ready=t_ready), without
+    # copying the arrays just drawn (nothing else holds them)
+    return TxBatch(t_submit=t, weight_s=np.full(n, weight_s, np.float64),
+                   length_bytes=np.full(n, length_bytes, np.int64), tip=tip, operational=np.zeros(n, np.bool_),
+                   longevity_s=np.full(n, longevity_s, np.float64), sender=np.full(n, -1, np.int64),
+                   nonce=np.zeros(n, np.int64), payload=np.full(n, payload, np.int64), t_ready=t_ready,
+                   fee=np.zeros(n, np.int64))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import simpy
+from numba import njit
 
 from ainur_sim.chain.blocktree import BlockTree
 from ainur_sim.chain.connectivity import Connectivity
@@ -44,6 +45,61 @@ class BlockBody:
 
 #: Builds the body of a block: ``(author, parent_id, slot, t_start, block_id) -> BlockBody``.
 BlockBuilder = Callable[[int, int, int, float, int], BlockBody]
+
+
+@njit(cache=True)
+def _import_arrivals(ids: np.ndarray, arr: np.ndarray, m: int, t_view: float, t: float, finalized: int,
+                     parent: np.ndarray, number: np.ndarray, babe_weight: np.ndarray, head: np.ndarray,
+                     head_key: np.ndarray) -> int:
+    """Apply the in-flight arrivals of ``(t_view, t]`` to every validator's view; compact the in-flight set.
+
+    ``ids[:m]`` are in-flight blocks (authoring order), ``arr[r, v]`` when block ``ids[r]`` reaches
+    validator ``v`` (s; ``inf`` = missed while offline). Only descendants of ``finalized`` count. At each
+    validator the best new block by fork-choice key (``babe_weight · 2**32 + number``) wins, ties to the
+    one imported first, then the earliest authored; it replaces the head if its key is larger. Rows that
+    have reached (or missed) every validator by ``t`` are dropped, keeping order. Updates ``head`` and
+    ``head_key`` in place and returns the new in-flight count.
+    """
+    n = head.shape[0]
+    fin_num = number[finalized]
+    desc = np.empty(m, np.bool_)
+    key = np.empty(m, np.int64)
+    for r in range(m):
+        b = ids[r]
+        x = b
+        while number[x] > fin_num:
+            x = parent[x]
+        desc[r] = x == finalized
+        key[r] = babe_weight[b] * 4294967296 + number[b]
+    for v in range(n):
+        bk = -1
+        ba = np.inf
+        bi = -1
+        for r in range(m):
+            a = arr[r, v]
+            if desc[r] and a > t_view and a <= t:
+                k = key[r]
+                if k > bk or (k == bk and a < ba):
+                    bk = k
+                    ba = a
+                    bi = r
+        if bi >= 0 and bk > head_key[v]:
+            head[v] = ids[bi]
+            head_key[v] = bk
+    w = 0
+    for r in range(m):
+        done = True
+        for v in range(n):
+            a = arr[r, v]
+            if not (a <= t or np.isinf(a)):
+                done = False
+                break
+        if not done:
+            if w != r:
+                ids[w] = ids[r]
+                arr[w, :] = arr[r, :]
+            w += 1
+    return w
 
 
 def empty_block_builder(exec_weight_s: float, header_bytes: int) -> BlockBuilder:
@@ -101,8 +157,10 @@ class BlockProduction:
         self.slot_listeners: list[Callable[[int, float], None]] = []
         #: called as ``listener(block_id, arrivals)`` whenever a block is authored
         self.block_listeners: list[Callable[[int, np.ndarray], None]] = []
-        self._pending_ids: list[int] = []
-        self._pending_arr: list[np.ndarray] = []
+        # in-flight blocks (authoring order) and their arrival time at every validator, s
+        self._pending_ids = np.zeros(16, dtype=np.int64)
+        self._pending_arr = np.zeros((16, self.n), dtype=np.float64)
+        self._n_pending = 0
         self.slots_run = 0
         self.process = env.process(self._run())
         for v, t in availability.returns():
@@ -133,29 +191,14 @@ class BlockProduction:
 
         An arrival of ``inf`` is a delivery the validator missed while offline; it catches up at its sync.
         """
-        if not self._pending_ids or t <= self._t_view:
+        if self._n_pending == 0 or t <= self._t_view:
             self._t_view = max(self._t_view, t)
             return
-        ids = np.asarray(self._pending_ids, dtype=np.int64)
-        arr = np.vstack(self._pending_arr)
-        new = (arr > self._t_view) & (arr <= t)
-        if self.finalized > 0:
-            new &= self.tree.descends_from(ids, self.finalized)[:, None]
-        if new.any():
-            key = self.tree.choice_key(ids)
-            masked = np.where(new, key[:, None], -1)
-            best_key = masked.max(axis=0)
-            # among the best new blocks at each validator, the one imported first
-            first = np.where(masked == best_key[None, :], arr, np.inf).argmin(axis=0)
-            better = best_key > self.head_key
-            self.head[better] = ids[first[better]]
-            self.head_key[better] = best_key[better]
+        cols = self.tree.store.cols
+        self._n_pending = _import_arrivals(self._pending_ids, self._pending_arr, self._n_pending, self._t_view,
+                                           float(t), self.finalized, cols["parent_id"], cols["number"],
+                                           cols["babe_weight"], self.head, self.head_key)
         self._t_view = t
-        done = ((arr <= t) | np.isinf(arr)).all(axis=1)
-        if done.any():
-            keep = np.flatnonzero(~done)
-            self._pending_ids = [self._pending_ids[k] for k in keep]
-            self._pending_arr = [self._pending_arr[k] for k in keep]
 
     def sync(self, v: int) -> None:
         """Validator ``v`` is back and catches up: it adopts the best block that has reached its peers.
@@ -198,10 +241,21 @@ class BlockProduction:
         ev.callbacks.append(lambda _ev: self.sync(v))
 
     def _arrivals_of(self, block: int) -> np.ndarray | None:
-        for bid, arr in zip(self._pending_ids, self._pending_arr, strict=True):
+        """Arrival times of ``block`` at every validator while it is in flight, else None."""
+        for k, bid in enumerate(self._pending_ids[: self._n_pending].tolist()):  # (a few blocks)
             if bid == block:
-                return arr
+                return self._pending_arr[k]
         return None
+
+    def _add_pending(self, block: int, arr: np.ndarray) -> None:
+        """Put ``block`` with its arrival times in the in-flight set (grows the buffer by doubling)."""
+        m = self._n_pending
+        if m == self._pending_ids.shape[0]:
+            self._pending_ids = np.concatenate([self._pending_ids, np.zeros(m, dtype=np.int64)])
+            self._pending_arr = np.concatenate([self._pending_arr, np.zeros((m, self.n))])
+        self._pending_ids[m] = block
+        self._pending_arr[m] = arr
+        self._n_pending = m + 1
 
     # --- slots -----------------------------------------------------------------------------------------
     def _author(self, author: int, primary: bool, slot: int, t_start: float) -> int:
@@ -217,8 +271,7 @@ class BlockProduction:
         if parent_arr is not None:  # a block is imported only after its parent (if that was delivered)
             arr = np.maximum(arr, np.where(np.isinf(parent_arr), -np.inf, parent_arr))
         arr[self.availability.offline_at(arr)] = np.inf
-        self._pending_ids.append(bid)
-        self._pending_arr.append(arr)
+        self._add_pending(bid, arr)
         for listener in self.block_listeners:
             listener(bid, arr)
         return bid

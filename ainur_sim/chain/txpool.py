@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields
 import numba
 import numpy as np
 
-from ainur_sim.chain.fees import WEIGHT_PER_SECOND, BlockLimits, priority
+from ainur_sim.chain.fees import WEIGHT_PER_SECOND, BlockLimits, _sat_mul, priority
 from ainur_sim.record import ColumnStore
 
 MAX_SKIPPED_TRANSACTIONS: int = 8
@@ -81,6 +81,43 @@ _BATCH_DTYPES: dict[str, type] = {
 }
 
 
+@numba.njit(cache=True)
+def _batch_violations(weight_s, length_bytes, tip, longevity_s, t_submit, t_ready, sender, nonce) -> int:
+    """The checks of :meth:`TxBatch.__post_init__` in one pass, as bit flags: 1 a negative weight, length
+    or tip; 2 a longevity not > 0 (NaN included); 4 ``t_ready < t_submit``; 8 a sender with a negative
+    nonce. Comparisons as in the elementwise numpy checks (a NaN compares false)."""
+    bad = 0
+    for i in range(weight_s.shape[0]):
+        if weight_s[i] < 0 or length_bytes[i] < 0 or tip[i] < 0:
+            bad |= 1
+        if not longevity_s[i] > 0:
+            bad |= 2
+        if t_ready[i] < t_submit[i]:
+            bad |= 4
+        if sender[i] >= 0 and nonce[i] < 0:
+            bad |= 8
+    return bad
+
+
+@numba.njit(cache=True)
+def _batch_facts(t_submit, weight_s, length_bytes, operational, fee, sender) -> tuple[bool, bool, bool]:
+    """(``t_submit`` non-decreasing, one call shape — weight, length, class and fee equal to the first
+    row's —, any sender ≥ 0) of a non-empty batch, as :meth:`TxPool.submit` would find them with numpy
+    (a NaN compares unequal)."""
+    in_order = True
+    uniform = True
+    has_sender = False
+    w0, l0, o0, f0 = weight_s[0], length_bytes[0], operational[0], fee[0]
+    for i in range(t_submit.shape[0]):
+        if i and not t_submit[i] >= t_submit[i - 1]:
+            in_order = False
+        if not (weight_s[i] == w0 and length_bytes[i] == l0 and operational[i] == o0 and fee[i] == f0):
+            uniform = False
+        if sender[i] >= 0:
+            has_sender = True
+    return in_order, uniform, has_sender
+
+
 @dataclass
 class TxBatch:
     """Transactions submitted together, as equal-length 1-D arrays.
@@ -119,13 +156,17 @@ class TxBatch:
             elif arr.shape[0] != n:
                 raise ValueError(f"TxBatch.{name} has length {arr.shape[0]}, expected {n}")
             setattr(self, name, arr)
-        if np.any(self.weight_s < 0) or np.any(self.length_bytes < 0) or np.any(self.tip < 0):
+        if not n:
+            return
+        bad = _batch_violations(self.weight_s, self.length_bytes, self.tip, self.longevity_s, self.t_submit,
+                                self.t_ready, self.sender, self.nonce)
+        if bad & 1:
             raise ValueError("weight_s, length_bytes and tip must be ≥ 0")
-        if np.any(~(self.longevity_s > 0)):
+        if bad & 2:
             raise ValueError("longevity_s must be > 0")
-        if np.any(self.t_ready < self.t_submit):
+        if bad & 4:
             raise ValueError("t_ready must be ≥ t_submit")
-        if np.any((self.sender >= 0) & (self.nonce < 0)):
+        if bad & 8:
             raise ValueError("a sender's nonce must be ≥ 0")
 
     @classmethod
@@ -136,7 +177,10 @@ class TxBatch:
         n = t.shape[0]
 
         def col(v, dt):
-            return np.broadcast_to(np.asarray(v, dtype=dt), (n,)).copy()
+            a = np.asarray(v, dtype=dt)
+            if a.ndim == 0:  # a scalar: fill (cheaper than broadcast + copy, same values)
+                return np.full(n, a, dtype=dt)
+            return np.broadcast_to(a, (n,)).copy()
 
         return cls(t_submit=t, weight_s=col(weight_s, np.float64), length_bytes=col(length_bytes, np.int64),
                    tip=col(tip, np.int64), operational=col(operational, np.bool_),
@@ -260,23 +304,76 @@ class LogHistogram:
         self._log_lo = math.log10(self.lo)
         self.n_bins = int(math.ceil((math.log10(self.hi) - self._log_lo) * self.per_decade))
         self.counts = np.zeros(self.n_bins + 2, dtype=np.int64)  # [underflow, bins..., overflow]
+        self._build_lookup()
         self.count = 0
         self.total = 0.0
         self.min = math.inf
         self.max = -math.inf
 
-    def add(self, x: np.ndarray) -> None:
+    def _build_lookup(self) -> None:
+        """Edges and the sub-octave lookup table of :func:`_bin_latencies`.
+
+        Count index ``i`` (0 = underflow, ``j + 1`` = bin ``j``, ``n_bins + 1`` = overflow) covers
+        ``[lower[i], upper[i])``; bin ``j``'s lower edge is ``10**(log10(lo) + j / bins_per_decade)``.
+        Sub-octave intervals are ``2**-sub`` of an octave with ``2**-sub`` below the ratio of two edges.
+        """
+        edges = np.array([10.0 ** (self._log_lo + j / self.per_decade) for j in range(self.n_bins + 1)])
+        self._lower = np.concatenate([[-np.inf], edges])
+        self._upper = np.concatenate([edges, [np.inf]])
+        sub = int(math.ceil(-math.log2(10.0 ** (1.0 / self.per_decade) - 1.0))) + 1
+        self._shift = 52 - sub
+        key_lo = int(np.array([edges[0]]).view(np.int64)[0] >> self._shift)
+        key_hi = int(np.array([edges[-1]]).view(np.int64)[0] >> self._shift)
+        keys = np.arange(key_lo, key_hi + 1, dtype=np.int64)
+        start = (keys << self._shift).view(np.float64)  # lower end of each interval
+        self._table = np.searchsorted(edges, start, side="right").astype(np.int64)  # count index of start
+        self._key_lo = key_lo
+
+    def add(self, x: np.ndarray, total: float | None = None) -> None:
+        """Add samples ``x``; ``total`` may pass ``float(x.sum())`` when the caller already has it.
+
+        Bins come from comparisons with the bin edges (:func:`_bin_latencies`); a sample within a
+        relative 1e-9 of an edge takes the formula ``floor((log10(x) - log10(lo)) · bins_per_decade)``,
+        which is what every bin is defined by (log10 is accurate to a few ulp, i.e. ~1e-16 relative, so
+        away from an edge both give the same bin)."""
         x = np.asarray(x, dtype=np.float64).ravel()
         if x.size == 0:
             return
+        lo_x, hi_x = float(x.min()), float(x.max())
+        if lo_x != lo_x:  # NaN: the formula's path (and its error)
+            self._add_by_formula(x)
+        else:
+            near = _bin_latencies(x, self._kernel_args())[0]
+            if near.size:
+                self._add_by_formula(x[near])
+        self.count += int(x.size)
+        self.total += float(x.sum()) if total is None else total
+        self.min = min(self.min, lo_x)
+        self.max = max(self.max, hi_x)
+
+    def _kernel_args(self) -> tuple:
+        """(table, key_lo, shift, lower, upper, counts) for the binning kernels (counts updated in place)."""
+        return self._table, self._key_lo, self._shift, self._lower, self._upper, self.counts
+
+    def add_binned(self, x: np.ndarray, near: np.ndarray, lo_x: float, hi_x: float,
+                   total: float | None = None) -> None:
+        """Finish adding ``x`` whose samples were counted by a kernel (:func:`_bin_latencies`) except at
+        positions ``near``; ``lo_x``/``hi_x``: its min and max. Same result as :meth:`add`."""
+        if x.size == 0:
+            return
+        if near.size:  # (a NaN is among them: the formula fails on it, as in add())
+            self._add_by_formula(x[near])
+        self.count += int(x.size)
+        self.total += float(x.sum()) if total is None else total
+        self.min = min(self.min, lo_x)
+        self.max = max(self.max, hi_x)
+
+    def _add_by_formula(self, x: np.ndarray) -> None:
+        """Bin counts of ``x`` by the defining formula (counts only)."""
         with np.errstate(divide="ignore"):
             pos = np.floor((np.log10(np.maximum(x, 0.0)) - self._log_lo) * self.per_decade)
         idx = np.clip(pos, -1, self.n_bins).astype(np.int64) + 1
         self.counts += np.bincount(idx, minlength=self.n_bins + 2)
-        self.count += int(x.size)
-        self.total += float(x.sum())
-        self.min = min(self.min, float(x.min()))
-        self.max = max(self.max, float(x.max()))
 
     def quantile(self, q: float) -> float:
         """The q-quantile (0 ≤ q ≤ 1) of the samples added; NaN if none."""
@@ -304,6 +401,60 @@ class LogHistogram:
         return {"count": self.count, "mean": self.mean(), "p50": self.quantile(0.5),
                 "p95": self.quantile(0.95), "p99": self.quantile(0.99),
                 "max": self.max if self.count else math.nan}
+
+
+_EDGE_MARGIN = 1e-9  # relative distance to a bin edge under which the exact bin formula decides
+
+
+@numba.njit(cache=True)
+def _bin_latencies(x, h):
+    """Count samples ``x`` into histogram ``h`` (:meth:`LogHistogram._kernel_args`: table, key_lo, shift,
+    lower, upper, counts — counts updated in place) except those within a relative ``_EDGE_MARGIN`` of
+    their bin's edges, and NaN; returns (those positions, min, max), min/max by comparison (NaN if any).
+
+    Count index: 0 underflow (zero or negative: ``log10(max(x, 0)) = −inf``), ``j + 1`` bin ``j``, last
+    overflow. A positive double's top bits ``bits >> shift`` name a sub-octave interval narrower than a
+    bin; ``table[key − key_lo]`` is the count index of its lower end, and one comparison with the next
+    edge (``upper``) finishes it (no interval holds two edges).
+    """
+    table, key_lo, shift, lower, upper, counts = h
+    n_idx = table.shape[0]
+    last = counts.shape[0] - 1
+    bits = x.view(np.int64)
+    near = np.empty(x.shape[0], np.int64)
+    k = 0
+    lo = np.inf
+    hi = -np.inf
+    has_nan = False
+    for i in range(x.shape[0]):
+        v = x[i]
+        if v != v:
+            has_nan = True
+            near[k] = i
+            k += 1
+            continue
+        lo = min(lo, v)
+        hi = max(hi, v)
+        if not v > 0.0:
+            counts[0] += 1
+            continue
+        key = (bits[i] >> shift) - key_lo
+        if key < 0:
+            idx = 0
+        elif key >= n_idx:
+            idx = last
+        else:
+            idx = table[key]
+            if v >= upper[idx]:
+                idx += 1
+        if v - lower[idx] <= _EDGE_MARGIN * v or upper[idx] - v <= _EDGE_MARGIN * v:
+            near[k] = i
+            k += 1
+            continue
+        counts[idx] += 1
+    if has_nan:
+        lo = np.nan
+    return near[:k], lo, hi
 
 
 # --------------------------------------------------------------------------------------------------
@@ -387,6 +538,248 @@ def _fill_block(w, ln, op, waiting, succ, normal_w, total_w, normal_len, total_l
     return out[:k], skipped, nw, tw, tl
 
 
+@numba.njit(cache=True)
+def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, operational, lo, n, excluded,
+                        in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped):
+    """:meth:`TxPool.select` for a pool without sender transactions (no nonce order to respect).
+
+    Candidates are rows ``lo ≤ r < n`` that are ready or in a block, with ``t_ready ≤ t < valid_till``,
+    not in ``excluded`` (``in_block_ok`` False: every in-block row is excluded); order: priority desc,
+    then valid_till asc, then row. When valid_till does not decrease along the candidates (transactions
+    of one longevity, as the load generator makes), the valid_till key never reorders equal priorities,
+    so a stable sort by priority gives that order: the lowest priority (most transfers: no tip) keeps
+    row order at the end, the others are sorted.
+    Otherwise returns ``ok = False`` and the caller sorts. The fill is :func:`_fill_block` with no
+    waiting ranks. Returns (rows taken in block order, candidates, skipped, normal weight ps, total
+    weight ps, total length, operational taken, ok).
+    """
+    ex = np.zeros(n - lo if in_block_ok else 0, np.bool_)
+    for r in excluded:
+        if r >= lo and r < n:
+            ex[r - lo] = True
+    cand = np.empty(n - lo, np.int64)
+    m = 0
+    pmin = np.iinfo(np.int64).max
+    last_vt = -np.inf
+    none = np.empty(0, np.int64)
+    for r in range(lo, n):
+        st = state[r]
+        if st < READY or (st == IN_BLOCK and (not in_block_ok or ex[r - lo])):
+            continue
+        if t_ready[r] <= t and valid_till[r] > t:
+            if valid_till[r] < last_vt:
+                return none, m, 0, 0, 0, 0, 0, False
+            last_vt = valid_till[r]
+            if prio[r] < pmin:
+                pmin = prio[r]
+            cand[m] = r
+            m += 1
+    if m == 0:
+        return none, 0, 0, 0, 0, 0, 0, True
+    # stable sort by priority desc: the lowest priority keeps row order at the end; the rest (few) sorted
+    head = np.empty(m, np.int64)
+    key = np.empty(m, np.int64)
+    tail = np.empty(m, np.int64)
+    nh = 0
+    nt = 0
+    for i in range(m):
+        r = cand[i]
+        if prio[r] != pmin:
+            head[nh] = r
+            key[nh] = -prio[r]
+            nh += 1
+        else:
+            tail[nt] = r
+            nt += 1
+    srt = np.argsort(key[:nh])
+    i = 0
+    while i < nh:  # equal keys back in row order (the sort above is not stable)
+        j = i + 1
+        while j < nh and key[srt[j]] == key[srt[i]]:
+            j += 1
+        for a in range(i + 1, j):
+            v = srt[a]
+            b = a - 1
+            while b >= i and srt[b] > v:
+                srt[b + 1] = srt[b]
+                b -= 1
+            srt[b + 1] = v
+        i = j
+    out = np.empty(m, np.int64)
+    k = 0
+    skipped = 0
+    nw = 0
+    tw = 0
+    tl = 0
+    n_op = 0
+    for i in range(m):
+        r = head[srt[i]] if i < nh else tail[i - nh]
+        wr = weight_ps[r] + base_ps
+        lr = length[r]
+        if operational[r]:
+            fits = tw + wr <= total_w and tl + lr <= total_len
+        else:
+            fits = nw + wr <= normal_w and tw + wr <= total_w and tl + lr <= normal_len
+        if fits:
+            out[k] = r
+            k += 1
+            tw += wr
+            tl += lr
+            if operational[r]:
+                n_op += 1
+            else:
+                nw += wr
+        else:
+            if max_skipped >= 0 and skipped >= max_skipped:
+                break
+            skipped += 1
+    return out[:k], m, skipped, nw, tw, tl, n_op, True
+
+
+@numba.njit(cache=True)
+def _include(rows, state, n_blocks, t_included, length, t):
+    """:meth:`TxPool.mark_included` on ``rows``, with numpy's fancy-assignment semantics for repeated rows.
+
+    Returns (ok = all ready or in block, first inclusions, rows that were ready, their bytes); changes
+    nothing unless ok.
+    """
+    n = rows.shape[0]
+    for i in range(n):
+        if state[rows[i]] < READY:
+            return False, 0, 0, 0
+    first = 0
+    for i in range(n):
+        if np.isnan(t_included[rows[i]]):
+            first += 1
+    blocks = np.empty(n, n_blocks.dtype)
+    for i in range(n):
+        blocks[i] = n_blocks[rows[i]] + 1
+    was_ready = 0
+    ready_bytes = 0
+    for i in range(n):
+        r = rows[i]
+        if state[r] == READY:
+            was_ready += 1
+            ready_bytes += length[r]
+            state[r] = IN_BLOCK
+        n_blocks[r] = blocks[i]
+        if np.isnan(t_included[r]):
+            t_included[r] = t
+    return True, first, was_ready, ready_bytes
+
+
+@numba.njit(cache=True)
+def _finalize_rows(rows, t_incl, t, state, t_submit, payload, length, h_incl, h_fin):
+    """A finalized block's rows leave the pool: the rows still alive, in block order, get DEAD.
+
+    Returns (live rows, inclusion latencies ``t_incl − t_submit``, finality latencies ``t − t_submit``,
+    their payload refs ≥ 0, then the live rows' count and bytes per state: in block, ready, ready bytes,
+    future, future bytes, then per latency its positions near a bin edge, min and max). States are read
+    before any is written (numpy's semantics for repeated rows). The latencies are binned into the
+    histograms' counts (``h_*``: :meth:`LogHistogram._kernel_args`) except those near a bin edge; a NaN
+    latency counts as near an edge.
+    """
+    n = rows.shape[0]
+    live = np.empty(n, np.int64)
+    incl = np.empty(n)
+    fin = np.empty(n)
+    paid = np.empty(n, np.int64)
+    k = 0
+    kp = 0
+    n_in = 0
+    n_ready = 0
+    b_ready = 0
+    n_future = 0
+    b_future = 0
+    for i in range(n):
+        r = rows[i]
+        st = state[r]
+        if st == DEAD:
+            continue
+        if st == IN_BLOCK:
+            n_in += 1
+        elif st == READY:
+            n_ready += 1
+            b_ready += length[r]
+        else:
+            n_future += 1
+            b_future += length[r]
+        live[k] = r
+        ts = t_submit[r]
+        incl[k] = t_incl - ts
+        fin[k] = t - ts
+        p = payload[r]
+        if p >= 0:
+            paid[kp] = p
+            kp += 1
+        k += 1
+    for i in range(k):
+        state[live[i]] = DEAD
+    incl = incl[:k]
+    fin = fin[:k]
+    near_incl, lo_incl, hi_incl = _bin_latencies(incl, h_incl)
+    near_fin, lo_fin, hi_fin = _bin_latencies(fin, h_fin)
+    return (live[:k], incl, fin, paid[:kp], n_in, n_ready, b_ready, n_future, b_future,
+            near_incl, lo_incl, hi_incl, near_fin, lo_fin, hi_fin)
+
+
+@numba.njit(cache=True)
+def _first_alive(state, lo, n) -> int:
+    """The first row ``r ≥ lo`` (below ``n``) that is not DEAD, or ``n``."""
+    for r in range(lo, n):
+        if state[r] != DEAD:
+            return r
+    return n
+
+
+@numba.njit(cache=True)
+def _scaled_tips(tip, base):
+    """``fees._sat_mul(tip + 1, base)``: ``(tip + 1) · base`` in int64, or int64 max where the product in
+    float64 reaches int64 max (the same operations, element by element)."""
+    big = np.iinfo(np.int64).max
+    limit = float(big)
+    fb = float(base)
+    out = np.empty(tip.shape[0], np.int64)
+    for i in range(tip.shape[0]):
+        a = tip[i] + 1
+        out[i] = big if float(a) * fb >= limit else a * base
+    return out
+
+
+@numba.njit(cache=True)
+def _stable_smallest(p, k):
+    """``np.argsort(p, kind="stable")[:k]`` without sorting everything: the k-th smallest value ``v`` by
+    selection, then the positions below ``v`` (stably sorted) and the first positions equal to ``v``."""
+    n = p.shape[0]
+    if k <= 0:
+        return np.empty(0, np.int64)
+    if k >= n:
+        return np.argsort(p, kind="mergesort")
+    v = np.partition(p, k - 1)[k - 1]
+    below = np.empty(k, np.int64)
+    c = 0
+    for i in range(n):
+        if p[i] < v:
+            below[c] = i
+            c += 1
+    out = np.empty(k, np.int64)
+    if c:
+        keys = np.empty(c, p.dtype)
+        for i in range(c):
+            keys[i] = p[below[i]]
+        order = np.argsort(keys, kind="mergesort")
+        for i in range(c):
+            out[i] = below[order[i]]
+    j = c
+    for i in range(n):
+        if j >= k:
+            break
+        if p[i] == v:
+            out[j] = i
+            j += 1
+    return out
+
+
 def _n_to_evict(length_worst_first: np.ndarray, count: int, total_bytes: int, count_lim: int, bytes_lim: int) -> int:
     """How many transactions to drop, worst first, to get within both the count and the byte limit."""
     k = max(count - count_lim, 0)
@@ -418,6 +811,15 @@ _COLUMNS: dict[str, type] = {
     "t_included": np.float64,
 }
 
+_NO_ROWS = np.empty(0, np.int64)
+
+
+def _joined(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
+    """``np.concatenate(parts)``; a single part (a fresh array) is returned as is."""
+    if not parts:
+        return empty
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
 _SELECT_SCHEMA = {"t": "float64", "n_candidates": "int64", "n_selected": "int64", "n_operational": "int64",
                   "weight_s": "float64", "length_bytes": "int64", "n_skipped": "int64"}
 _FINALIZE_SCHEMA = {"t": "float64", "n_finalized": "int64", "n_returned": "int64", "n_expired": "int64",
@@ -448,7 +850,9 @@ class TxPool:
         self.block_limits = block_limits or BlockLimits()
         self.max_skipped = max_skipped
         self._base_ps = round(self.block_limits.extrinsic_base_weight_s * WEIGHT_PER_SECOND)
-        cap = capacity or 4 * (self.limits.ready_count + self.limits.future_count)
+        # default: room for many slots of arrivals, so that dead rows (compacted away only when the
+        # storage is full, see _reserve) are rarely copied; 16 × the default limits ≈ 139k rows, 13 MB
+        cap = capacity or 16 * (self.limits.ready_count + self.limits.future_count)
         self._cap = max(int(cap), 16)
         self._c: dict[str, np.ndarray] = {k: np.zeros(self._cap, dt) for k, dt in _COLUMNS.items()}
         self._n = 0  # rows in use (alive or dead, not yet compacted)
@@ -464,6 +868,13 @@ class TxPool:
         self.select_log = ColumnStore(_SELECT_SCHEMA, 4096)
         self.finalize_log = ColumnStore(_FINALIZE_SCHEMA, 4096)
         self.last_selection = SelectionStats(0, 0, 0, 0.0, 0.0, 0, 0)
+        self._lo = 0  # every row below is dead: scans start here
+        # per state code: rows and (future, ready) bytes, kept exact at every state change
+        self._count = [0, 0, 0, 0]
+        self._bytes = [0, 0, 0, 0]
+        self._expire_lb = math.inf  # a lower bound of valid_till over ready and future rows
+        self._sel: tuple[np.ndarray, np.ndarray] | None = None  # (uids, rows) of the last selection
+        self._tip_base: dict[tuple, int] = {}  # call shape -> priority(tip=0), or -1: see _tip_priority
 
     # ---- row storage -------------------------------------------------------------------------------
 
@@ -471,14 +882,16 @@ class TxPool:
         return self._c[name][: self._n]
 
     def _reserve(self, k: int) -> None:
+        """Room for ``k`` more rows. Dead rows are compacted away only here, when the storage is full;
+        then it grows until at most half is in use, so compaction (a copy of the live rows) stays rare."""
         if self._n + k <= self._cap:
             return
         if self._n - self._n_alive > 0:
             self._compact()
-        if self._n + k <= self._cap:
+        if self._n + k <= self._cap // 2:
             return
         cap = self._cap
-        while cap < self._n + k:
+        while cap < 2 * (self._n + k):
             cap *= 2
         for name, old in self._c.items():
             new = np.zeros(cap, old.dtype)
@@ -488,21 +901,50 @@ class TxPool:
 
     def _compact(self) -> None:
         """Drop dead rows, keeping insertion order; remap the rows recorded per block."""
-        n = self._n
-        alive = self._c["state"][:n] != DEAD
-        m = int(alive.sum())
-        new_index = np.cumsum(alive) - 1
-        new_index[~alive] = -1
+        n, lo = self._n, self._lo
+        keep = np.flatnonzero(self._c["state"][lo:n] != DEAD) + lo  # (rows below lo are all dead)
+        m = int(keep.size)
+        new_index = np.full(n, -1, np.int64)
+        new_index[keep] = np.arange(m)
         for col in self._c.values():
-            col[:m] = col[:n][alive]
+            col[:m] = col[keep]
         for b, (rows, t_incl) in self._blocks.items():
             r = new_index[rows]
             self._blocks[b] = (r[r >= 0], t_incl)
         self._n = m
+        self._lo = 0
+        self._sel = None
 
     def _maybe_compact(self) -> None:
-        if self._n - self._n_alive > max(self._n // 4, 1024):
-            self._compact()
+        """Move the scan start past the dead rows at the front (the oldest rows die first)."""
+        lo, n = self._lo, self._n
+        state = self._c["state"]
+        if lo < n and state[lo] == DEAD:
+            self._lo = n if self._n_alive == 0 else _first_alive(state, lo, n)
+
+    def _uncount(self, rows: np.ndarray, st: np.ndarray, sign: int = -1) -> None:
+        """Take ``rows`` (distinct, alive, in states ``st``) out of the per-state occupancy (``sign=+1``:
+        put them in)."""
+        if st.size == 0:
+            return
+        if int(st.min()) == IN_BLOCK:  # (the usual case: a finalized block's rows, all in block)
+            self._count[IN_BLOCK] += sign * int(st.size)
+            return
+        k = np.bincount(st, minlength=4)
+        for code in (FUTURE, READY):
+            if k[code]:
+                self._count[code] += sign * int(k[code])
+                self._bytes[code] += sign * int(self._c["length"][rows[st == code]].sum())
+        self._count[IN_BLOCK] += sign * int(k[IN_BLOCK])
+
+    def occupancy_recount(self) -> dict[str, int]:
+        """:meth:`snapshot`'s counts and bytes recomputed by a scan of all rows (for checks)."""
+        state = self._col("state")
+        length = self._col("length")
+        ready, future, inblk = state == READY, state == FUTURE, state == IN_BLOCK
+        return {"ready_count": int(ready.sum()), "ready_bytes": int(length[ready].sum()),
+                "future_count": int(future.sum()), "future_bytes": int(length[future].sum()),
+                "in_block_count": int(inblk.sum()), "unfinalized_blocks": len(self._blocks)}
 
     def _rows_of(self, ids: np.ndarray, *, alive: bool = False) -> np.ndarray:
         """Rows of uids (binary search: rows are in uid order); KeyError if unknown (or dead, if ``alive``)."""
@@ -526,7 +968,9 @@ class TxPool:
         rows = rows[state[rows] != DEAD]
         if rows.size == 0:
             return
+        self._sel = None
         was = state[rows].copy()
+        self._uncount(rows, was)
         state[rows] = DEAD
         self._n_alive -= int(rows.size)
         setattr(self.counters, reason, getattr(self.counters, reason) + int(rows.size))
@@ -572,15 +1016,20 @@ class TxPool:
         lim = self.limits
         state = self._col("state")
         length = self._col("length")
+        lo = self._lo
         for which, count_lim, bytes_lim in ((FUTURE, lim.future_count, lim.future_bytes),
                                             (READY, lim.ready_count, lim.ready_bytes)):
-            rows = np.flatnonzero(state == which)
+            if self._count[which] <= count_lim and self._bytes[which] <= bytes_lim:
+                continue  # (the occupancy counters are what the scan below would count)
+            rows = np.flatnonzero(state[lo:] == which) + lo
             total_bytes = int(length[rows].sum())
-            if rows.size <= count_lim and total_bytes <= bytes_lim:
-                continue
-            if which == READY:  # worst first; a stable sort keeps equal priorities in row (= age) order
-                rows = rows[np.argsort(self._col("priority")[rows], kind="stable")]
-            victims = rows[:_n_to_evict(length[rows], rows.size, total_bytes, count_lim, bytes_lim)]
+            # ready: worst first; a stable sort keeps equal priorities in row (= age) order
+            if which == READY and total_bytes <= bytes_lim:  # only the count binds: no full sort needed
+                victims = rows[_stable_smallest(self._col("priority")[rows], rows.size - count_lim)]
+            else:
+                if which == READY:
+                    rows = rows[np.argsort(self._col("priority")[rows], kind="stable")]
+                victims = rows[:_n_to_evict(length[rows], rows.size, total_bytes, count_lim, bytes_lim)]
             new = self._col("uid")[victims] >= first_new_uid
             rejected = "rejected_future_full" if which == FUTURE else "rejected_low_priority"
             self._remove(victims[new], rejected, t, op)
@@ -597,59 +1046,110 @@ class TxPool:
         first_uid = self._next_uid
         if n == 0:
             return self._submit_outcome(np.empty(0, np.int64), 0, 0, op)
-        sorted_in = n < 2 or bool(np.all(batch.t_submit[1:] >= batch.t_submit[:-1]))
+        sorted_in, uniform, has_sender = _batch_facts(batch.t_submit, batch.weight_s, batch.length_bytes,
+                                                      batch.operational, batch.fee, batch.sender)
         b = batch if sorted_in else batch.take(np.argsort(batch.t_submit, kind="stable"))
         self.counters.submitted += n
         state = np.full(n, READY, np.int8)
         new_nonces: list[tuple[int, int, int]] = []
-        if (b.sender >= 0).any():
+        if has_sender:
             new_nonces = self._admit_senders(b, state, op)
-        prio = self._priorities(b)
-        self._prefilter_background(b, state, prio, op)
+        prio = self._priorities(b, uniform)
+        self._prefilter_background(b, state, prio, op, not has_sender)
 
+        all_ready = int(state.min()) == READY  # (READY is the largest code a new row can have)
         keep = state != DEAD
-        k = int(keep.sum())
+        k = n if all_ready else int(keep.sum())
         self._reserve(k)
+        self._sel = None
         lo, hi = self._n, self._n + k
         c = self._c
         uids = np.arange(first_uid, first_uid + k, dtype=np.int64)
+
+        def kept(a: np.ndarray) -> np.ndarray:
+            return a if k == n else a[keep]
+
         c["uid"][lo:hi] = uids
-        c["state"][lo:hi] = state[keep]
+        c["state"][lo:hi] = kept(state)
         c["n_blocks"][lo:hi] = 0
-        c["t_submit"][lo:hi] = b.t_submit[keep]
-        c["t_ready"][lo:hi] = b.t_ready[keep]
-        c["valid_till"][lo:hi] = b.t_submit[keep] + b.longevity_s[keep]
-        c["weight_ps"][lo:hi] = np.rint(b.weight_s[keep] * WEIGHT_PER_SECOND)
-        c["length"][lo:hi] = b.length_bytes[keep]
-        c["tip"][lo:hi] = b.tip[keep]
-        c["operational"][lo:hi] = b.operational[keep]
-        c["priority"][lo:hi] = prio[keep]
-        c["sender"][lo:hi] = b.sender[keep]
-        c["nonce"][lo:hi] = b.nonce[keep]
-        c["payload"][lo:hi] = b.payload[keep]
+        c["t_submit"][lo:hi] = kept(b.t_submit)
+        c["t_ready"][lo:hi] = kept(b.t_ready)
+        c["valid_till"][lo:hi] = kept(b.t_submit) + kept(b.longevity_s)
+        c["weight_ps"][lo:hi] = np.rint(kept(b.weight_s) * WEIGHT_PER_SECOND)
+        c["length"][lo:hi] = kept(b.length_bytes)
+        c["tip"][lo:hi] = kept(b.tip)
+        c["operational"][lo:hi] = kept(b.operational)
+        c["priority"][lo:hi] = kept(prio)
+        c["sender"][lo:hi] = kept(b.sender)
+        c["nonce"][lo:hi] = kept(b.nonce)
+        c["payload"][lo:hi] = kept(b.payload)
         c["t_included"][lo:hi] = np.nan
         self._n = hi
         self._n_alive += k
         self._next_uid += k
+        if all_ready:
+            self._count[READY] += k
+            self._bytes[READY] += int(c["length"][lo:hi].sum())
+        elif k:
+            self._uncount(np.arange(lo, hi), c["state"][lo:hi], +1)
+        if k:
+            vt_min = float(np.fmin.reduce(c["valid_till"][lo:hi]))  # (NaN never expires: ignored)
+            if vt_min < self._expire_lb:
+                self._expire_lb = vt_min
         if new_nonces:
             uid_of = np.cumsum(keep) - 1 + first_uid
             for i, s, nn in new_nonces:
                 self._nonces[s][nn] = int(uid_of[i])
-        dropped_new = ~keep & (b.payload >= 0)
-        if dropped_new.any():
-            op.dropped.append(b.payload[dropped_new])
+        if not all_ready:  # (all ready: no new row was dropped)
+            dropped_new = ~keep & (b.payload >= 0)
+            if dropped_new.any():
+                op.dropped.append(b.payload[dropped_new])
+        alive_before = self._n_alive
         self._enforce_limits(float(b.t_submit[-1]), first_uid, op)
+        if all_ready and self._n_alive == alive_before:  # nothing removed: every stored row is ready
+            return self._submit_outcome(uids, k, 0, op)
         new_state = self._c["state"][lo:hi]
         return self._submit_outcome(uids[new_state != DEAD], int((new_state == READY).sum()),
                                     int((new_state == FUTURE).sum()), op)
 
-    def _priorities(self, b: TxBatch) -> np.ndarray:
-        """``fees.priority`` per row; a batch of one call shape (e.g. generated transfers) passes its
-        weight, length, class and fee as scalars, which costs less than half as much."""
+    def _priorities(self, b: TxBatch, uniform: bool | None = None) -> np.ndarray:
+        """``fees.priority`` per row. A batch of one call shape (``uniform``: weight, length, class and fee
+        the same on every row, e.g. generated transfers): see :meth:`_tip_priority`."""
         cols = (b.weight_s, b.length_bytes, b.operational, b.fee)
-        if all(bool(np.all(c == c[0])) for c in cols):
-            return np.broadcast_to(priority(b.tip, *(c[0] for c in cols), self.block_limits), (len(b),))
+        if uniform is None:
+            uniform = all(bool(np.all(c == c[0])) for c in cols)
+        if uniform:
+            return self._tip_priority(b.tip, tuple(c[0] for c in cols))
         return priority(b.tip, *cols, self.block_limits)
+
+    def _tip_priority(self, tip: np.ndarray, shape: tuple) -> np.ndarray:
+        """``fees.priority(tip, *shape)`` for a batch of one call shape (weight, length, class, fee).
+
+        For a Normal-class call ``priority`` is ``(tip + 1) · per_block`` saturated at int64 max, i.e.
+        ``fees._sat_mul(tip + 1, priority(0))``; that is 6× cheaper than calling ``priority`` (whose cost
+        is mostly fixed overhead) once per batch. The identity is checked once per call shape on probe tips
+        from 0 to 2**63 − 2 against ``priority`` itself; if it fails (or for Operational calls),
+        ``priority`` is called instead.
+        """
+        key = tuple(x.item() for x in shape)
+        base = self._tip_base.get(key)
+        if base is None:
+            base = self._tip_base[key] = self._probe_tip_identity(shape)
+        if base < 0:
+            return priority(tip, *shape, self.block_limits)
+        return _scaled_tips(tip, base)
+
+    def _probe_tip_identity(self, shape: tuple) -> int:
+        """``priority(0)`` for the call shape when ``priority(tip) == _sat_mul(tip + 1, priority(0))`` holds
+        on probe tips (Normal class only), else -1."""
+        if bool(shape[2]):
+            return -1
+        probes = np.array([0, 1, 2, 3, 7, 10**3, 10**6, 10**9, 10**12, 10**15, 10**18, 2**31, 2**40,
+                           2**53 - 1, 2**53, 2**53 + 1, 2**62, 2**63 - 2], dtype=np.int64)
+        want = priority(probes, *shape, self.block_limits)
+        base = int(want[0])
+        same = np.array_equal(_scaled_tips(probes, base), want) and np.array_equal(_sat_mul(probes + 1, base), want)
+        return base if same else -1
 
     def _admit_senders(self, b: TxBatch, state: np.ndarray, op: _Op) -> list[tuple[int, int, int]]:
         """Ban, staleness and nonce-gap checks for the batch's sender rows, in (sender, nonce) order.
@@ -689,27 +1189,41 @@ class TxPool:
             else:
                 state[i] = FUTURE
         if promote:
-            self._c["state"][self._rows_of(np.array(sorted(promote), dtype=np.int64))] = READY
+            rows = self._rows_of(np.array(sorted(promote), dtype=np.int64))
+            self._uncount(rows, self._c["state"][rows])
+            self._c["state"][rows] = READY
+            self._uncount(rows, self._c["state"][rows], +1)
         self.counters.rejected_banned += op.counts.get("rejected_banned", 0)
         self.counters.rejected_stale += op.counts.get("rejected_stale", 0)
         return admitted
 
-    def _prefilter_background(self, b: TxBatch, state: np.ndarray, prio: np.ndarray, op: _Op) -> None:
+    def _prefilter_background(self, b: TxBatch, state: np.ndarray, prio: np.ndarray, op: _Op,
+                              all_ready: bool = False) -> None:
         """Reject the new background rows that :meth:`_enforce_limits` would drop right after storing them:
-        the ready victims of the pooled + new ready rows (pooled ones count as older)."""
-        new_ready = np.flatnonzero(state == READY)
+        the ready victims of the pooled + new ready rows (pooled ones count as older). ``all_ready``: every
+        new row is ready (a batch without sender transactions)."""
+        new_ready = np.arange(len(b)) if all_ready else np.flatnonzero(state == READY)
         if new_ready.size == 0:
             return
         lim = self.limits
-        pooled = np.flatnonzero(self._col("state") == READY)
+        # pooled ready rows: the occupancy counters, so the rows are only scanned when over a limit
+        new_bytes = int(b.length_bytes.sum() if all_ready else b.length_bytes[new_ready].sum())
+        if (self._count[READY] + new_ready.size <= lim.ready_count
+                and self._bytes[READY] + new_bytes <= lim.ready_bytes):
+            return
+        pooled = np.flatnonzero(self._col("state")[self._lo:] == READY) + self._lo
         count = pooled.size + new_ready.size
         length = np.concatenate([self._col("length")[pooled], b.length_bytes[new_ready]])
         total_bytes = int(length.sum())
         if count <= lim.ready_count and total_bytes <= lim.ready_bytes:
             return
-        worst_first = np.argsort(np.concatenate([self._col("priority")[pooled], prio[new_ready]]), kind="stable")
-        k = _n_to_evict(length[worst_first], count, total_bytes, lim.ready_count, lim.ready_bytes)
-        victims = worst_first[:k]
+        p = np.concatenate([self._col("priority")[pooled], prio[new_ready]])
+        if total_bytes <= lim.ready_bytes:  # only the count binds: the count − limit worst, no full sort
+            victims = _stable_smallest(p, count - lim.ready_count)
+        else:
+            worst_first = np.argsort(p, kind="stable")
+            victims = worst_first[:_n_to_evict(length[worst_first], count, total_bytes, lim.ready_count,
+                                               lim.ready_bytes)]
         victims = new_ready[victims[victims >= pooled.size] - pooled.size]
         victims = victims[b.sender[victims] < 0]
         state[victims] = DEAD
@@ -755,14 +1269,27 @@ class TxPool:
         nl_lim = int(bl.normal_max_length_bytes if normal_length_limit is None else normal_length_limit)
         tl_lim = int(bl.max_length_bytes if total_length_limit is None else total_length_limit)
 
+        max_skipped = _NO_LIMIT if self.max_skipped is None else int(self.max_skipped)
+        ex_blocks = []
+        if exclude_blocks is not None and len(exclude_blocks) and self._blocks:
+            ex_blocks = [int(b) for b in exclude_blocks if int(b) in self._blocks]
+        if not self._nonces:  # no sender transactions: one kernel (falls back below if it cannot order)
+            c = self._c
+            # every block still holding rows is excluded (no fork pending): no in-block row is a candidate
+            in_block_ok = len(set(ex_blocks)) < len(self._blocks)
+            excl = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if in_block_ok and ex_blocks \
+                else _NO_ROWS
+            rows, m, skipped, nw, tw, tl, n_op, ok = _select_independent(
+                c["state"], c["t_ready"], c["valid_till"], c["priority"], c["weight_ps"], c["length"],
+                c["operational"], self._lo, self._n, excl, in_block_ok, float(t), self._base_ps, nw_lim, tw_lim,
+                nl_lim, tl_lim, max_skipped)
+            if ok:
+                return self._selected(t, rows, m, n_op, nw, tw, tl, skipped)
+        excluded = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if ex_blocks else None
         state = self._col("state")
         cand_mask = (state >= READY) & (self._col("t_ready") <= t) & (self._col("valid_till") > t)
-        excluded = None
-        if exclude_blocks is not None and len(exclude_blocks) and self._blocks:
-            ex = [self._blocks[int(b)][0] for b in exclude_blocks if int(b) in self._blocks]
-            if ex:
-                excluded = np.concatenate(ex)
-                cand_mask[excluded] = False
+        if excluded is not None:
+            cand_mask[excluded] = False
         cand = np.flatnonzero(cand_mask)
         valid_till = self._col("valid_till")[cand]
         prio = self._col("priority")[cand]
@@ -775,16 +1302,20 @@ class TxPool:
         w = self._col("weight_ps")[order] + self._base_ps
         ln = self._col("length")[order]
         opc = self._col("operational")[order]
-        max_skipped = _NO_LIMIT if self.max_skipped is None else int(self.max_skipped)
         ranks, skipped, nw, tw, tl = _fill_block(w, ln, opc, waiting, succ, nw_lim, tw_lim, nl_lim, tl_lim,
                                                  max_skipped)
-        rows = order[ranks]
-        n_op = int(opc[ranks].sum())
-        self.last_selection = SelectionStats(int(m), int(rows.size), n_op, tw / WEIGHT_PER_SECOND,
+        return self._selected(t, order[ranks], m, int(opc[ranks].sum()), nw, tw, tl, skipped)
+
+    def _selected(self, t: float, rows: np.ndarray, m: int, n_op: int, nw: int, tw: int, tl: int,
+                  skipped: int) -> np.ndarray:
+        """Record a selection (``last_selection``, ``select_log``) and return its uids in block order."""
+        self.last_selection = SelectionStats(int(m), int(rows.size), int(n_op), tw / WEIGHT_PER_SECOND,
                                              nw / WEIGHT_PER_SECOND, int(tl), int(skipped))
         self.select_log.append(t=t, n_candidates=m, n_selected=rows.size, n_operational=n_op,
                                weight_s=tw / WEIGHT_PER_SECOND, length_bytes=tl, n_skipped=skipped)
-        return self._col("uid")[rows].copy()
+        uids = self._c["uid"][rows]
+        self._sel = (uids, rows)
+        return uids
 
     def _link_senders(self, order: np.ndarray, cand_mask: np.ndarray, excluded: np.ndarray | None,
                       waiting: np.ndarray, succ: np.ndarray) -> None:
@@ -818,17 +1349,25 @@ class TxPool:
         block_id = int(block_id)
         if block_id in self._blocks:
             raise ValueError(f"block {block_id} already recorded")
-        rows = self._rows_of(ids)
-        state = self._c["state"]
-        if np.any(state[rows] < READY):
+        rows = self._rows_for(ids)
+        c = self._c
+        ok, first, was_ready, ready_bytes = _include(rows, c["state"], c["n_blocks"], c["t_included"],
+                                                     c["length"], float(t))
+        if not ok:
             raise ValueError("only ready or in-block transactions can be included")
-        state[rows] = IN_BLOCK
-        self._c["n_blocks"][rows] += 1
-        t_inc = self._c["t_included"]
-        first = np.isnan(t_inc[rows])
-        t_inc[rows[first]] = t
-        self.counters.included += int(first.sum())
-        self._blocks[block_id] = (rows.copy(), float(t))
+        self._count[READY] -= was_ready
+        self._bytes[READY] -= ready_bytes
+        self._count[IN_BLOCK] += was_ready
+        self.counters.included += int(first)
+        self._blocks[block_id] = (rows, float(t))  # (rows: a fresh array, never written to)
+
+    def _rows_for(self, ids: np.ndarray, *, alive: bool = False) -> np.ndarray:
+        """:meth:`_rows_of`, without the search when ``ids`` is the array the last :meth:`select` returned
+        (the row layout has not changed since: anything that moves rows or removes them clears it)."""
+        sel = self._sel
+        if sel is not None and ids is sel[0]:
+            return sel[1]
+        return self._rows_of(ids, alive=alive)
 
     def on_finalized(self, finalized_blocks: np.ndarray | list[int], orphaned_blocks: np.ndarray | list[int],
                      t: float) -> FinalizeOutcome:
@@ -836,30 +1375,36 @@ class TxPool:
         that are in no other live block return to ready, unless expired (then counted as expired), and the
         ready limits are enforced again (evicting, with bans, as a resubmission would)."""
         op = _Op()
+        self._sel = None
         state = self._c["state"]
         t_submit = self._c["t_submit"]
         payload = self._c["payload"]
         n_fin = 0
         fin_lat_sum = 0.0
         pay, pay_blocks = [], []
+        h_incl = self.inclusion_latency._kernel_args()
+        h_fin = self.finality_latency._kernel_args()
         for b in finalized_blocks:
             entry = self._blocks.pop(int(b), None)
             if entry is None:
                 continue
-            rows, t_incl = entry
-            rows = rows[state[rows] != DEAD]
+            (rows, incl_lat, lat, paid, n_in, n_ready, b_ready, n_future, b_future, near_incl, lo_incl, hi_incl,
+             near_fin, lo_fin, hi_fin) = _finalize_rows(entry[0], float(entry[1]), float(t), state, t_submit,
+                                                        payload, self._c["length"], h_incl, h_fin)
             if rows.size == 0:
                 continue
-            ts = t_submit[rows]
-            self.inclusion_latency.add(t_incl - ts)
-            lat = t - ts
-            self.finality_latency.add(lat)
-            fin_lat_sum += float(lat.sum())
-            p = payload[rows]
-            if (p >= 0).any():
-                pay.append(p[p >= 0])
-                pay_blocks.append(np.full(int((p >= 0).sum()), int(b), np.int64))
-            state[rows] = DEAD
+            self.inclusion_latency.add_binned(incl_lat, near_incl, lo_incl, hi_incl)
+            lat_sum = float(lat.sum())
+            self.finality_latency.add_binned(lat, near_fin, lo_fin, hi_fin, total=lat_sum)
+            fin_lat_sum += lat_sum
+            if paid.size:
+                pay.append(paid)
+                pay_blocks.append(np.full(paid.size, int(b), np.int64))
+            self._count[IN_BLOCK] -= n_in
+            self._count[READY] -= n_ready
+            self._bytes[READY] -= b_ready
+            self._count[FUTURE] -= n_future
+            self._bytes[FUTURE] -= b_future
             self._n_alive -= int(rows.size)
             n_fin += int(rows.size)
             if self._nonces:
@@ -879,7 +1424,13 @@ class TxPool:
         if touched:
             rows = np.unique(np.concatenate(touched))
             rows = rows[(n_blocks[rows] == 0) & (state[rows] == IN_BLOCK)]
-            expired = self._c["valid_till"][rows] <= t
+            valid_till = self._c["valid_till"][rows]
+            expired = valid_till <= t
+            self._count[IN_BLOCK] -= int(rows.size)
+            self._count[READY] += int(rows.size)
+            self._bytes[READY] += int(self._c["length"][rows].sum())
+            if rows.size:
+                self._expire_lb = min(self._expire_lb, float(np.fmin.reduce(valid_till)))
             state[rows] = READY  # back to ready first, so that expiry below takes sender dependents along
             self._remove(rows[expired], "expired", t, op)
             back = rows[state[rows] == READY]
@@ -893,16 +1444,24 @@ class TxPool:
                                  n_evicted=g("evicted", 0),
                                  finality_latency_mean_s=fin_lat_sum / n_fin if n_fin else np.nan)
         empty = np.empty(0, np.int64)
-        return FinalizeOutcome(n_fin, n_returned, g("expired", 0), g("evicted", 0),
-                               np.concatenate(pay) if pay else empty,
-                               np.concatenate(pay_blocks) if pay_blocks else empty, op.dropped_payloads())
+        return FinalizeOutcome(n_fin, n_returned, g("expired", 0), g("evicted", 0), _joined(pay, empty),
+                               _joined(pay_blocks, empty), op.dropped_payloads())
 
     def expire(self, t: float) -> ExpireOutcome:
         """Drop ready and future transactions whose validity ended (``t ≥ t_submit + longevity_s``)."""
         op = _Op()
-        state = self._col("state")
-        rows = np.flatnonzero(((state == READY) | (state == FUTURE)) & (self._col("valid_till") <= t))
-        self._remove(rows, "expired", t, op)
+        if t < self._expire_lb:  # no ready or future row has valid_till <= t: nothing to scan for
+            self._maybe_compact()
+            return ExpireOutcome(0, op.dropped_payloads())
+        lo = self._lo
+        state = self._col("state")[lo:]
+        valid_till = self._col("valid_till")[lo:]
+        live = (state == READY) | (state == FUTURE)
+        due = live & (valid_till <= t)
+        self._remove(np.flatnonzero(due) + lo, "expired", t, op)
+        rest = valid_till[live & ~due]  # a superset of the ready and future rows left
+        lb = float(np.fmin.reduce(rest)) if rest.size else math.inf
+        self._expire_lb = lb if lb == lb else math.inf  # (NaN valid_till never expires)
         self._maybe_compact()
         return ExpireOutcome(op.counts.get("expired", 0), op.dropped_payloads())
 
@@ -919,13 +1478,12 @@ class TxPool:
         return int(self._col("length")[self._col("state") == READY].sum())
 
     def snapshot(self) -> dict[str, int]:
-        """Pool occupancy for time series: counts and bytes per state."""
-        state = self._col("state")
-        length = self._col("length")
-        ready, future, inblk = state == READY, state == FUTURE, state == IN_BLOCK
-        return {"ready_count": int(ready.sum()), "ready_bytes": int(length[ready].sum()),
-                "future_count": int(future.sum()), "future_bytes": int(length[future].sum()),
-                "in_block_count": int(inblk.sum()), "unfinalized_blocks": len(self._blocks)}
+        """Pool occupancy for time series: counts and bytes per state (kept up to date at every state
+        change; :meth:`occupancy_recount` recomputes them by a scan)."""
+        cnt, byt = self._count, self._bytes
+        return {"ready_count": cnt[READY], "ready_bytes": byt[READY], "future_count": cnt[FUTURE],
+                "future_bytes": byt[FUTURE], "in_block_count": cnt[IN_BLOCK],
+                "unfinalized_blocks": len(self._blocks)}
 
     def state_of(self, ids: np.ndarray) -> np.ndarray:
         """State codes (FUTURE, READY, IN_BLOCK; DEAD for ids no longer in the pool) of ``ids``."""
@@ -940,11 +1498,11 @@ class TxPool:
 
     def tips_of(self, ids: np.ndarray) -> np.ndarray:
         """Tips (base units) of transactions still in the pool, e.g. those just selected for a block."""
-        return self._col("tip")[self._rows_of(ids, alive=True)].copy()
+        return self._c["tip"][self._rows_for(ids, alive=True)]  # (fancy indexing: a fresh array)
 
     def payloads_of(self, ids: np.ndarray) -> np.ndarray:
         """Payload references (−1 = plain transfer) of transactions still in the pool."""
-        return self._col("payload")[self._rows_of(ids, alive=True)].copy()
+        return self._c["payload"][self._rows_for(ids, alive=True)]  # (fancy indexing: a fresh array)
 
     def counts(self) -> dict[str, int]:
         """All cumulative counters plus ``in_pool`` (the partition in :class:`PoolCounters` holds)."""
