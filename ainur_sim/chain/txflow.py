@@ -19,6 +19,7 @@ one recorded.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -111,9 +112,9 @@ class TransactionFlow:
         """Submit the load that arrived since the last slot; drop expired transactions; record the pool."""
         batches = []
         for code, schedule, weight_s, length in self.kinds:
-            b = generate(schedule, self._t_last, t, self.rng, tips=self.tips, weight_s=weight_s,
-                         length_bytes=length, gossip_mean_s=self.gossip_mean_s, longevity_s=self.longevity_s)
-            batches.append(dataclasses.replace(b, payload=np.full(len(b), code, dtype=np.int64)))
+            batches.append(generate(schedule, self._t_last, t, self.rng, tips=self.tips, weight_s=weight_s,
+                                    length_bytes=length, gossip_mean_s=self.gossip_mean_s,
+                                    longevity_s=self.longevity_s, payload=code))
         batch = batches[0] if len(batches) == 1 else TxBatch.concat(batches)
         self._t_last = t
         if len(batch):
@@ -133,7 +134,8 @@ class TransactionFlow:
         cols = self.tree.store.cols
         out = []
         b = parent
-        while b > 0 and np.isnan(cols["t_finalized"][b]):
+        t_fin = cols["t_finalized"]
+        while b > 0 and math.isnan(t_fin[b]):
             out.append(b)
             b = int(cols["parent_id"][b])
         return np.array(out, dtype=np.int64)
