@@ -3,6 +3,7 @@ written with these columns and no rows, so downstream code can rely on the schem
 
 from __future__ import annotations
 
+from ainur_sim.chain.balances import SUPPLY_SCHEMA
 from ainur_sim.chain.blocktree import BLOCK_SCHEMA
 
 BLOCKS = BLOCK_SCHEMA
@@ -20,17 +21,7 @@ TASKS: dict[str, str] = {
     "t_settled": "float64",
 }
 
-SUPPLY: dict[str, str] = {
-    "block": "int64",
-    "free": "int64",
-    "reserved": "int64",
-    "escrowed": "int64",
-    "staked": "int64",
-    "treasury": "int64",
-    "burned": "int64",
-    "minted": "int64",
-    "total_issuance": "int64",
-}
+SUPPLY: dict[str, str] = dict(SUPPLY_SCHEMA)
 
 AGENTS: dict[str, str] = {
     "agent_id": "int64",
