@@ -24,15 +24,14 @@ import os
 import platform
 import subprocess
 import time
-from pathlib import Path
 
 import numba
 import numpy as np
+from _results import RESULTS, write_section
 
 from ainur_sim.chain.balances import KIND_CODE, Ledger, LedgerParams
 
 SECTION = "## Ledger (issue 5)"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TOKEN = 10**12
 N_ACCOUNTS = 1_000_000
 
@@ -202,19 +201,6 @@ def render(rows, extra, cmd: str, sizes: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace or append this benchmark's section in RESULTS.md (re-read now), leaving others untouched."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION in current:
-        start = current.index(SECTION)
-        nxt = current.find("\n## ", start + len(SECTION))
-        end = len(current) if nxt < 0 else nxt + 1
-        new = current[:start] + text.rstrip("\n") + "\n" + ("\n" + current[end:] if nxt >= 0 else "")
-    else:
-        new = current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    RESULTS.write_text(new)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="batches up to 10^5, 1 repeat")
@@ -229,7 +215,7 @@ def main() -> None:
     text = render(rows, extra, cmd, sizes)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

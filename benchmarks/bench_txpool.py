@@ -24,16 +24,15 @@ import platform
 import resource
 import subprocess
 import time
-from pathlib import Path
 
 import numba
 import numpy as np
+from _results import RESULTS, write_section
 
 from ainur_sim.chain.load import LoadSchedule, generate
 from ainur_sim.chain.txpool import PoolLimits, TxBatch, TxPool
 
 SECTION = "## Transaction pool (issue 3)"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SLOT_S = 6.0
 FINALITY_LAG = 2
 FORK_EVERY = 25
@@ -167,19 +166,6 @@ def render(runs: list[dict], micro: tuple[float, float, int], duration_s: float,
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace or append this benchmark's section in RESULTS.md, leaving other sections untouched."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION in current:
-        start = current.index(SECTION)
-        nxt = current.find("\n## ", start + len(SECTION))
-        end = len(current) if nxt < 0 else nxt + 1
-        new = current[:start] + text.rstrip("\n") + "\n" + ("\n" + current[end:] if nxt >= 0 else "")
-    else:
-        new = current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
-    RESULTS.write_text(new)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="10 simulated minutes instead of an hour")
@@ -194,7 +180,7 @@ def main() -> None:
     text = render(runs, micro, duration, cmd, header)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

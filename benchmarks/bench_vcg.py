@@ -31,12 +31,13 @@ from pathlib import Path
 import numba
 import numpy as np
 import scipy
+from _results import RESULTS
+from _results import write_section as write_results_section
 from scipy.optimize import linear_sum_assignment
 
 from ainur_sim.market.vcg import clear, clear_capacity
 
 SECTION = "## VCG clearing (issue 4)"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 _FIRST_CALL_SCRIPT = """
 import time
@@ -222,14 +223,7 @@ def write_section(table: str, command: str, load: tuple[float, float, float]) ->
             "",
         ]
     )
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
-    start = text.find(SECTION)
-    if start == -1:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + section + (text[end + 1 :] if end != -1 else "")
-    RESULTS.write_text(text)
+    write_results_section(SECTION, section)
 
 
 def main() -> None:

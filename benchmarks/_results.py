@@ -1,0 +1,23 @@
+"""Writing a benchmark's section into benchmarks/RESULTS.md, leaving every other section untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def write_section(section: str, text: str) -> None:
+    """Replace the section headed ``section`` (up to the next ``## ``) with ``text``, or append it.
+
+    The file is re-read right before writing, so sections written meanwhile by other benchmarks survive.
+    """
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    if section in current:
+        start = current.index(section)
+        nxt = current.find("\n## ", start + len(section))
+        end = len(current) if nxt < 0 else nxt + 1
+        new = current[:start] + text.rstrip("\n") + "\n" + ("\n" + current[end:] if nxt >= 0 else "")
+    else:
+        new = current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
+    RESULTS.write_text(new)
