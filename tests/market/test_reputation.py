@@ -294,11 +294,17 @@ def _eigentrust_reference(n: int, s: np.ndarray, p: np.ndarray, alpha: float) ->
     return v / v.sum()
 
 
-@pytest.mark.parametrize(("alpha", "pre_trusted"), [(0.2, None), (0.1, [0, 3]), (0.5, [5])])
-def test_eigentrust_equals_the_principal_eigenvector(alpha: float, pre_trusted: list[int] | None) -> None:
+@pytest.mark.parametrize(
+    ("alpha", "pre_trusted", "n_raters"),
+    [(0.2, None, 7), (0.1, [0, 3], 7), (0.5, [5], 7), (0.2, None, 3), (0.3, [4, 6], 4)],
+)
+def test_eigentrust_equals_the_principal_eigenvector(
+    alpha: float, pre_trusted: list[int] | None, n_raters: int
+) -> None:
+    """With n_raters < n, agents n_raters.. never rate anyone: their trust flows back through p."""
     n = 7
     rng = np.random.default_rng(21)
-    raters = rng.integers(0, n, size=120)
+    raters = rng.integers(0, n_raters, size=120)
     workers = rng.integers(0, n, size=120)
     outcomes = (rng.random(120) < np.linspace(0.2, 0.95, n)[workers]).astype(float)
     weights = rng.integers(1, 4, size=120).astype(float)
