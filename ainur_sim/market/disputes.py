@@ -170,7 +170,12 @@ class CourtParams:
         if isinstance(r, bool) or not isinstance(r, int | np.integer) or not 1 <= r <= MAX_ROUNDS:
             raise ValueError(f"max_rounds must be an integer in [1, {MAX_ROUNDS}]; got {r!r}")
         fee = _check_amount("fee_per_juror", self.fee_per_juror)
-        _check_amount("stake_at_risk_per_vote", self.stake_at_risk_per_vote)
+        at_risk = _check_amount("stake_at_risk_per_vote", self.stake_at_risk_per_vote)
+        # Store Python ints (numpy ints would wrap silently in the money arithmetic).
+        object.__setattr__(self, "initial_jurors", int(n0))
+        object.__setattr__(self, "max_rounds", int(r))
+        object.__setattr__(self, "fee_per_juror", fee)
+        object.__setattr__(self, "stake_at_risk_per_vote", at_risk)
         if fee * sum(self.jury_sizes) > MAX_AMOUNT:
             raise ValueError(
                 f"fee_per_juror · Σ jury sizes must be <= 2^63 - 1; fee_per_juror must be <= "
@@ -179,6 +184,7 @@ class CourtParams:
         th = float(self.appeal_threshold)
         if not th >= 0.0:  # also rejects NaN
             raise ValueError(f"appeal_threshold must be in [0, inf]; got {self.appeal_threshold}")
+        object.__setattr__(self, "appeal_threshold", th)
 
     @property
     def jury_sizes(self) -> tuple[int, ...]:

@@ -153,6 +153,15 @@ def test_automated_verdict_extremes_and_validation() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def test_court_params_store_python_numbers() -> None:
+    p = CourtParams(np.int64(5), np.int64(2), np.int64(2**40), np.int64(3), np.float32(2.0))
+    assert p.jury_sizes == (5, 11)
+    assert [type(v) for v in (p.initial_jurors, p.max_rounds, p.fee_per_juror, p.stake_at_risk_per_vote)] == [int] * 4
+    assert type(p.appeal_threshold) is float
+    with pytest.raises(ValueError, match=r"fee_per_juror · Σ jury sizes"):
+        CourtParams(fee_per_juror=np.int64(2**61))  # 2^61 · 56 would wrap in int64
+
+
 def test_court_params_default_jury_sizes() -> None:
     assert CourtParams().jury_sizes == (3, 7, 15, 31)
     assert CourtParams(initial_jurors=1, max_rounds=3).jury_sizes == (1, 3, 7)
