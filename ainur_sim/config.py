@@ -220,6 +220,8 @@ class EconomicsConfig:
 
     token_usd: float = 1.0  # USD per token (1 token = 10**12 base units)
     opex_usd_per_day: float = 1000.0  # validators, RPC nodes, monitoring
+    background_tokens: float = 5_000_000.0  # genesis endowment of the background users (pays their fees)
+    validator_bond_tokens: float = 10_000.0  # genesis stake of each validator (slashed for equivocation)
 
 
 @dataclass
@@ -234,17 +236,109 @@ class FeesConfig:
 
 @dataclass
 class PopulationConfig:
-    """Initial agent counts."""
+    """The market's users: how many, their money, and how they behave (the market workload).
+
+    Times are simulated seconds; amounts are tokens (converted to integer base units at build time).
+    """
 
     n_workers: int = 0
     n_requesters: int = 0
+    n_capabilities: int = 4  # task types; each worker holds 1..n of them
+    onboarding_s: float = 0.0  # workers register, stake and get verified from here
+    market_start_s: float = 0.0  # requesters start posting tasks here
+    tasks_per_hour: float = 60.0  # all requesters together (Poisson)
+    budget_tokens: float = 50.0  # median task budget (lognormal, sigma budget_sigma)
+    budget_sigma: float = 0.5
+    worker_tokens: float = 500.0  # genesis balance of each worker
+    requester_tokens: float = 5_000.0  # genesis balance of each requester
+    stake_tokens: float = 200.0  # what each worker stakes when onboarding
+    cost_share: float = 0.5  # a worker's cost for a task, as a share of the median budget (mean, ±50 %)
+    quality_alpha: float = 9.0  # worker quality ~ Beta(alpha, beta): the chance a delivery meets the threshold
+    quality_beta: float = 1.0
+    work_s: float = 600.0  # mean time from allocation to delivery (exponential)
+    non_delivery_prob: float = 0.02  # a winner never delivers
+    dispute_prob: float = 0.9  # a requester disputes a delivery below its quality threshold
+    frivolous_dispute_prob: float = 0.01  # ... and a good one
+    release_prob: float = 0.7  # a requester releases a good delivery at once (else it auto-releases)
+    verifier_up: bool = True  # the third-party capability verifier answers
+
+
+@dataclass
+class RegistryConfig:
+    """DID registry: deposits, capability verification, anti-whitewashing."""
+
+    did_deposit_tokens: float = 10.0  # reserved while the DID is active; refunded on deactivation
+    verification_delay_s: float = 120.0  # verifier's delay before issuing a capability credential
+    verification_failure_prob: float = 0.05  # a verification that fails (no credential)
+    allow_reregistration: bool = False  # False: a deactivated DID's owner cannot register again
+    verifier_tokens: float = 1_000.0  # genesis balance of the verifier's account (pays its call fees)
+
+
+@dataclass
+class AuctionConfig:
+    """Task auctions: bidding window and deadlines, in blocks of the finalized chain."""
+
+    bid_window_blocks: int = 10  # bids count if included within this many blocks after the post
+    deadline_blocks: int = 600  # delivery deadline after clearing (600 blocks = 1 h at 6 s)
+    max_bidders: int = 64  # bids kept per task (cheapest first)
+
+
+@dataclass
+class EscrowConfig:
+    """Escrow: challenge window after delivery and the protocol fee."""
+
+    challenge_window_blocks: int = 50  # a delivery auto-releases after this many blocks without dispute
+    protocol_fee_share: float = 0.02  # of each payment, to the treasury
+
+
+@dataclass
+class DisputeConfig:
+    """Dispute resolution: automated verification or a stake-weighted juror court."""
+
+    model: str = "automated"  # automated | court
+    bond_tokens: float = 5.0  # reserved by the disputing requester; the loser's fee comes out of its side
+    fee_tokens: float = 1.0  # automated model: the loser pays this to the treasury
+    false_accept: float = 0.05  # automated: a bad delivery ruled good
+    false_reject: float = 0.05  # automated: a good delivery ruled bad
+    resolution_blocks: int = 10  # blocks from dispute to ruling (per court round)
+    initial_jurors: int = 3
+    max_rounds: int = 4  # jury sizes 3, 7, 15, 31
+    juror_accuracy: float = 0.8
+    juror_fee_tokens: float = 0.2  # per drawn vote, paid by the loser
+    juror_stake_at_risk_tokens: float = 1.0  # per incoherent vote
+
+
+@dataclass
+class ReputationConfig:
+    """Reputation model feeding the auction's quality weight q(ρ) = q_min + (1 − q_min)·ρ."""
+
+    model: str = "beta"  # beta | ema | eigentrust
+    forgetting: float = 0.98  # beta: λ per feedback
+    half_life_s: float = 7 * 86400.0  # ema: evidence half-life
+    q_min: float = 0.5
+
+
+@dataclass
+class StakingConfig:
+    """Worker stake: entry requirements and slashing."""
+
+    min_stake_tokens: float = 100.0  # needed to bid
+    max_value_per_stake: float = 1.0  # a bid is valid only for tasks with budget ≤ this × stake
+    slash_non_delivery: float = 0.1  # share of the payment slashed from stake when the deadline is missed
+    slash_dispute_loss: float = 0.2  # share of the payment slashed from stake for a lost dispute
 
 
 @dataclass
 class MarketConfig:
-    """Which allocation mechanism clears task auctions."""
+    """The market pallets: the allocation mechanism and each pallet's parameters."""
 
     mechanism: str = "vcg"
+    registry: RegistryConfig = field(default_factory=RegistryConfig)
+    auction: AuctionConfig = field(default_factory=AuctionConfig)
+    escrow: EscrowConfig = field(default_factory=EscrowConfig)
+    dispute: DisputeConfig = field(default_factory=DisputeConfig)
+    reputation: ReputationConfig = field(default_factory=ReputationConfig)
+    staking: StakingConfig = field(default_factory=StakingConfig)
 
 
 @dataclass
@@ -274,6 +368,7 @@ class OutputConfig:
 
     progress: bool = True  # progress bar on stderr when it is a terminal
     audit_transactions: bool = False  # record every inclusion (block, tx) as tx_inclusions.parquet (small runs)
+    check_invariants: bool = False  # check the ledger's books at every finalized block (tests; slower)
 
 
 @dataclass
@@ -349,6 +444,9 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else repr(float(x))
 
 
+#: Largest genesis (tokens) the int64 ledger accepts with headroom for mints: 2^63 − 1 units ≈ 9.22 M tokens.
+GENESIS_CAP_TOKENS = 9.0e6
+
 #: Allowed range of every numeric key. ``validate`` checks each; the CLI also uses these to explain type errors.
 RANGES: dict[str, Range] = {
     "seed": Range(0, 2**63 - 1, integer=True),
@@ -413,6 +511,51 @@ RANGES: dict[str, Range] = {
     "fees.min_multiplier": Range(0, 1e6, lo_open=True),
     "population.n_workers": Range(0, 10_000_000, integer=True),
     "population.n_requesters": Range(0, 10_000_000, integer=True),
+    "population.n_capabilities": Range(1, 64, integer=True),
+    "population.onboarding_s": Range(0, 366 * 86400),
+    "population.market_start_s": Range(0, 366 * 86400),
+    "population.tasks_per_hour": Range(0, 1e7),
+    "population.budget_tokens": Range(0, 1e6, lo_open=True),
+    "population.budget_sigma": Range(0, 5),
+    "population.worker_tokens": Range(0, 1e6),
+    "population.requester_tokens": Range(0, 1e7),
+    "population.stake_tokens": Range(0, 1e6),
+    "population.cost_share": Range(0, 1, lo_open=True, hi_open=True),
+    "population.quality_alpha": Range(0, 1e3, lo_open=True),
+    "population.quality_beta": Range(0, 1e3, lo_open=True),
+    "population.work_s": Range(0, 30 * 86400, lo_open=True),
+    "population.non_delivery_prob": Range(0, 1),
+    "population.dispute_prob": Range(0, 1),
+    "population.frivolous_dispute_prob": Range(0, 1),
+    "population.release_prob": Range(0, 1),
+    "economics.background_tokens": Range(0, 9e6),
+    "economics.validator_bond_tokens": Range(0, 1e6),
+    "market.registry.did_deposit_tokens": Range(0, 1e6),
+    "market.registry.verification_delay_s": Range(0, 30 * 86400),
+    "market.registry.verification_failure_prob": Range(0, 1),
+    "market.registry.verifier_tokens": Range(0, 1e6),
+    "market.auction.bid_window_blocks": Range(1, 100_000, integer=True),
+    "market.auction.deadline_blocks": Range(1, 10_000_000, integer=True),
+    "market.auction.max_bidders": Range(1, 100_000, integer=True),
+    "market.escrow.challenge_window_blocks": Range(1, 10_000_000, integer=True),
+    "market.escrow.protocol_fee_share": Range(0, 1),
+    "market.dispute.bond_tokens": Range(0, 1e6),
+    "market.dispute.fee_tokens": Range(0, 1e6),
+    "market.dispute.false_accept": Range(0, 1),
+    "market.dispute.false_reject": Range(0, 1),
+    "market.dispute.resolution_blocks": Range(1, 1_000_000, integer=True),
+    "market.dispute.initial_jurors": Range(1, 1001, integer=True),
+    "market.dispute.max_rounds": Range(1, 8, integer=True),
+    "market.dispute.juror_accuracy": Range(0, 1),
+    "market.dispute.juror_fee_tokens": Range(0, 1e6),
+    "market.dispute.juror_stake_at_risk_tokens": Range(0, 1e6),
+    "market.reputation.forgetting": Range(0, 1),
+    "market.reputation.half_life_s": Range(0, 1e9, lo_open=True),
+    "market.reputation.q_min": Range(0, 1),
+    "market.staking.min_stake_tokens": Range(0, 1e6),
+    "market.staking.max_value_per_stake": Range(0, 1e6, lo_open=True),
+    "market.staking.slash_non_delivery": Range(0, 1),
+    "market.staking.slash_dispute_loss": Range(0, 1),
 }
 
 #: Keys that take one of a fixed set of names.
@@ -423,6 +566,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "faults.repair": ("exponential", "lognormal"),
     "api.service_distribution": ("exponential", "lognormal"),
     "api.sample": ("auto", "full", "sampled"),
+    "market.dispute.model": ("automated", "court"),
+    "market.reputation.model": ("beta", "ema", "eigentrust"),
 }
 
 
@@ -537,6 +682,20 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"load.spikes[{i}]", f"got {sp}; allowed: start_s >= 0, duration_s > 0, factor >= 0")
     if ld.tps > 0 and not cfg.finality.enabled:
         raise ConfigError("load.tps", "transactions need finality to settle; allowed: 0 when finality.enabled=false")
+    pop = cfg.population
+    if (pop.n_workers or pop.n_requesters) and not cfg.finality.enabled:
+        raise ConfigError("population.n_workers", "market calls need finality to execute; allowed: 0 workers and "
+                                                  "requesters when finality.enabled=false")
+    if cfg.market.dispute.initial_jurors % 2 == 0:
+        raise ConfigError("market.dispute.initial_jurors",
+                          f"got {cfg.market.dispute.initial_jurors}; allowed: an odd integer >= 1")
+    genesis = (cfg.economics.background_tokens + n * cfg.economics.validator_bond_tokens
+               + pop.n_workers * pop.worker_tokens + pop.n_requesters * pop.requester_tokens
+               + cfg.market.registry.verifier_tokens)
+    if genesis > GENESIS_CAP_TOKENS:
+        raise ConfigError("economics.background_tokens",
+                          f"genesis endowments total {genesis:,.0f} tokens; allowed: at most {GENESIS_CAP_TOKENS:,.0f} "
+                          "(the int64 ledger holds 9.22 M tokens at 10^12 units each)")
     for i, part in enumerate(f.partitions):
         key = f"faults.partitions[{i}]"
         _check_window(key, part.start_s, part.duration_s, duration)

@@ -145,8 +145,8 @@ def transaction_kpis(blocks: pd.DataFrame, flow: TransactionFlow, duration_s: fl
     ``tx_success_rate`` = (finalized − failed at execution) / (finalized + rejected + evicted + expired):
     transactions still in the pool at the end (pending) are excluded; dropped and expired ones, and calls
     that failed at dispatch (e.g. paused), count as failures.
-    ``fee_revenue_vs_opex`` = fees paid (inclusion fees + tips, in USD at ``economics.token_usd``) per day
-    over ``economics.opex_usd_per_day``.
+    ``fee_revenue_vs_opex`` = fees paid on the ledger (inclusion fees + tips, in USD at
+    ``economics.token_usd``) per day over ``economics.opex_usd_per_day``.
     """
     c = flow.pool.counters
     values: dict[str, float | None] = {}
@@ -161,8 +161,10 @@ def transaction_kpis(blocks: pd.DataFrame, flow: TransactionFlow, duration_s: fl
     if not settled:
         reasons["tx_success_rate"] = "no transaction settled"
     econ = cfg.economics
+    rt = flow.runtime
+    fees_paid = rt.fees_charged + rt.tips_paid
     if econ.opex_usd_per_day > 0:
-        usd_per_day = flow.fees_paid / TOKEN * econ.token_usd / (duration_s / 86400.0)
+        usd_per_day = fees_paid / TOKEN * econ.token_usd / (duration_s / 86400.0)
         values["fee_revenue_vs_opex"] = usd_per_day / econ.opex_usd_per_day
     else:
         reasons["fee_revenue_vs_opex"] = "economics.opex_usd_per_day is 0"
@@ -176,8 +178,9 @@ def transaction_kpis(blocks: pd.DataFrame, flow: TransactionFlow, duration_s: fl
         "tx_inclusion_p95_s": _finite(pool.inclusion_latency.quantile(0.95)),
         "tx_finality_p50_s": _finite(pool.finality_latency.quantile(0.5)),
         "tx_finality_p95_s": _finite(pool.finality_latency.quantile(0.95)),
-        "fees_paid_units": flow.fees_paid, "treasury_units": flow.treasury, "burned_units": flow.burned,
-        "author_tips_units": flow.author_tips,
+        "fees_priced_units": flow.fees_priced, "fees_paid_units": fees_paid,
+        "inclusion_fees_paid_units": rt.fees_charged, "author_tips_units": rt.tips_paid,
+        "background_shortfall_blocks": rt.background_shortfall_blocks,
     }
     return values, reasons, stats
 

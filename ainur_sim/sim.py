@@ -17,8 +17,12 @@ import simpy
 from omegaconf import DictConfig, OmegaConf
 
 from ainur_sim import schemas
+from ainur_sim.agents.basic import BasicPopulation
 from ainur_sim.chain.blocktree import BlockTree, finality_is_safe, fork_stats
 from ainur_sim.chain.connectivity import Connectivity
+from ainur_sim.chain.economy import ValidatorSlashing, build_economy, tokens
+from ainur_sim.chain.events import EventBus
+from ainur_sim.chain.extrinsics import CallBook
 from ainur_sim.chain.faults import Availability
 from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams
 from ainur_sim.chain.finality import Grandpa
@@ -28,7 +32,7 @@ from ainur_sim.chain.pause import CallFilter
 from ainur_sim.chain.production import BlockProduction, empty_block_builder
 from ainur_sim.chain.regions import REGIONS
 from ainur_sim.chain.rpc import simulate_run_api
-from ainur_sim.chain.runtime import Runtime
+from ainur_sim.chain.runtime import Economy, Runtime
 from ainur_sim.chain.txflow import TransactionFlow
 from ainur_sim.chain.txpool import PoolLimits, TxPool
 from ainur_sim.config import Config, validate
@@ -40,6 +44,7 @@ from ainur_sim.kpi import (
     transaction_kpis,
     uptime,
 )
+from ainur_sim.market.protocol import Market
 from ainur_sim.record import empty_frame
 from ainur_sim.result import RunResult
 from ainur_sim.rng import Streams
@@ -70,6 +75,13 @@ class World:
     finality: Grandpa | None
     txflow: TransactionFlow | None
     offline: np.ndarray
+    economy: Economy | None = None
+    market: Market | None = None
+    population: BasicPopulation | None = None
+
+
+MARKET_KPIS = ("task_completion_rate", "task_success_rate", "agents_registered", "tvl_escrow", "daily_tx_value",
+               "reputation_staked")
 
 
 def build_connectivity(cfg: Config, network: Network, streams: Streams) -> Connectivity | None:
@@ -139,11 +151,28 @@ def build_world(cfg: Config) -> World:
             equivocation_prob=fin.equivocation_prob, timing_observers=fin.timing_observers,
             rng=streams.generator("finality.votes"),
         )
-    txflow = None
-    if cfg.load.tps > 0 and grandpa is not None:
-        txflow = build_txflow(cfg, env, production, tree, streams)
+    txflow = economy = market = population = None
+    if grandpa is not None and (cfg.load.tps > 0 or has_market(cfg)):
+        econ = cfg.economics
+        economy = build_economy(n, background=tokens(econ.background_tokens),
+                                validator_bond=tokens(econ.validator_bond_tokens),
+                                treasury_share=cfg.fees.treasury_share,
+                                check_invariants=cfg.output.check_invariants)
+        book, events = CallBook(), EventBus()
+        runtime = build_runtime(cfg, economy, book)
+        runtime.register(ValidatorSlashing(economy, grandpa.offences, tokens(econ.validator_bond_tokens)))
+        txflow = build_txflow(cfg, env, production, tree, streams, runtime, book, events)
         grandpa.listeners.append(txflow.on_finalized)
-    return World(cfg, env, streams, network, availability, tree, production, grandpa, txflow, offline)
+        if has_market(cfg):
+            market = Market.build(cfg, runtime, economy, book, events, streams.generator("market.disputes"))
+            population = BasicPopulation(cfg, env, market, streams.generator("agents.population"))
+    return World(cfg, env, streams, network, availability, tree, production, grandpa, txflow, offline, economy,
+                 market, population)
+
+
+def has_market(cfg: Config) -> bool:
+    """Whether the run has market participants (then the market pallets and the population are built)."""
+    return cfg.population.n_workers > 0 or cfg.population.n_requesters > 0
 
 
 def load_schedule(cfg: Config) -> LoadSchedule:
@@ -163,7 +192,8 @@ def fee_params(cfg: Config) -> FeeParams:
 
 
 def build_txflow(cfg: Config, env: simpy.Environment, production: BlockProduction, tree: BlockTree,
-                 streams: Streams) -> TransactionFlow:
+                 streams: Streams, runtime: Runtime, book: CallBook | None = None,
+                 events: EventBus | None = None) -> TransactionFlow:
     """Pool, load and fees, wired into block production."""
     p, ld = cfg.pool, cfg.load
     limits = BlockLimits()
@@ -175,20 +205,20 @@ def build_txflow(cfg: Config, env: simpy.Environment, production: BlockProductio
         tips=TipDistribution(zero_share=ld.tip_zero_share, median=ld.tip_median_units, sigma=ld.tip_sigma),
         fee_params=fee_params(cfg), block_limits=limits, exec_weight_s=limits.block_base_weight_s,
         header_bytes=cfg.chain.header_bytes, gossip_mean_s=ld.gossip_mean_s, longevity_s=ld.longevity_s,
-        rng=streams.generator("load.transfers"), runtime=build_runtime(cfg), call_mix=dict(ld.call_mix),
-        audit=cfg.output.audit_transactions,
+        rng=streams.generator("load.transfers"), runtime=runtime, call_mix=dict(ld.call_mix),
+        audit=cfg.output.audit_transactions, book=book, events=events,
     )
 
 
-def build_runtime(cfg: Config) -> Runtime:
-    """The runtime with its emergency-pause filter."""
+def build_runtime(cfg: Config, economy: Economy | None = None, book: CallBook | None = None) -> Runtime:
+    """The runtime with its emergency-pause filter, charging fees on ``economy``'s ledger."""
     em = cfg.emergency
     flt = CallFilter(list(em.whitelist))
     for w in em.tx_pause:
         flt.pause(w.start_s, w.start_s + w.duration_s, list(w.calls))
     for w in em.safe_mode:
         flt.enter_safe_mode(w.start_s, w.start_s + w.duration_s)
-    return Runtime(flt)
+    return Runtime(flt, economy=economy, book=book, fee_params=fee_params(cfg))
 
 
 def _progress(env: simpy.Environment, horizon: float):  # noqa: ANN202 - SimPy generator
@@ -271,14 +301,32 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
     else:
         for key in ("api_p50_ms", "api_p95_ms", "api_p99_ms"):
             reasons[key] = "API layer disabled (api.enabled=false)"
+    supply = world.economy.supply.frame() if world.economy is not None else empty_frame(schemas.SUPPLY)
+    tasks = empty_frame(schemas.TASKS)
+    agents = empty_frame(schemas.AGENTS)
+    if world.market is not None:
+        m_measured, m_reasons, m_stats = world.market.kpis(typed, duration, supply)
+        measured.update(m_measured)
+        reasons.update(m_reasons)
+        stats.update(m_stats)
+        tasks = world.market.tasks.frame()
+        agents = world.population.frame()
+        extra["calls"] = world.market.book.frame()
+    else:
+        for key in MARKET_KPIS:
+            reasons[key] = "no market participants (population.n_workers = n_requesters = 0)"
+    if world.economy is not None:
+        stats["ledger"] = world.economy.ledger.snapshot(-1)
+        stats["validator_slashed_units"] = sum(p.slashed for p in flow.runtime.pallets
+                                               if isinstance(p, ValidatorSlashing))
     tx_bytes = flow.pool.counters.submitted * CALL_LENGTHS["transfer"] if flow is not None else 0
     measured.update(storage_bandwidth_kpis(blocks, duration, tx_bytes))
     kpis = evaluate(measured, reasons, typed.kpi.targets)
     return RunResult(
         blocks=blocks,
-        tasks=empty_frame(schemas.TASKS),
-        supply=empty_frame(schemas.SUPPLY),
-        agents=empty_frame(schemas.AGENTS),
+        tasks=tasks,
+        supply=supply,
+        agents=agents,
         kpis=kpis,
         config=OmegaConf.to_container(OmegaConf.structured(typed), resolve=True),
         seed=typed.seed,

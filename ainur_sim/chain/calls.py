@@ -22,6 +22,13 @@ CALLS: dict[str, str] = {
     "settle_task": "escrow.settle_task",
     "open_dispute": "escrow.open_dispute",
     "stake_reputation": "reputation.stake",
+    "unstake_reputation": "reputation.unstake",
+    "update_did": "registry.update_did",
+    "deactivate_did": "registry.deactivate_did",
+    "issue_credential": "registry.issue_credential",
+    "revoke_credential": "registry.revoke_credential",
+    "deliver_result": "escrow.deliver_result",
+    "release_payment": "escrow.release_payment",
 }
 
 CODES: dict[str, int] = {name: i for i, name in enumerate(CALLS)}

@@ -225,6 +225,13 @@ _CALL_SHAPES: dict[str, tuple[float, int, int]] = {
     "settle_task": (55.0, 5, 6),
     "open_dispute": (40.0, 3, 3),
     "stake_reputation": (45.0, 3, 3),
+    "unstake_reputation": (40.0, 3, 3),
+    "update_did": (30.0, 1, 1),
+    "deactivate_did": (30.0, 2, 2),
+    "issue_credential": (35.0, 2, 1),
+    "revoke_credential": (30.0, 2, 1),
+    "deliver_result": (35.0, 2, 2),
+    "release_payment": (55.0, 5, 6),
 }
 
 
@@ -248,6 +255,13 @@ CALL_LENGTHS: dict[str, int] = {
     "settle_task": 200,
     "open_dispute": 300,
     "stake_reputation": 150,
+    "unstake_reputation": 150,
+    "update_did": 300,
+    "deactivate_did": 150,
+    "issue_credential": 300,
+    "revoke_credential": 150,
+    "deliver_result": 250,
+    "release_payment": 150,
 }
 """Encoded extrinsic length per call, bytes. transfer ≈ 140 B (substrate.md §4.3: signature, address,
 era, nonce, tip, call); the marketplace lengths are [estimates] (a DID document or task spec is carried

@@ -1,57 +1,241 @@
-"""The runtime: executes finalized blocks' extrinsics in order (state is applied on finality, DESIGN §3).
+"""The runtime: executes finalized blocks in order — fees, then each extrinsic, then ``on_finalize`` hooks.
 
-Fees are charged before dispatch (they are settled per block by ``txflow``); then each call passes the
-call filter (emergency pause) and is dispatched. A filtered call fails with ``CallFiltered``: its fee is
-kept and nothing else changes. Outcomes are counted per call and per finalization, never kept per
-transaction. Pallets (the market) register dispatch handlers for their calls as they are built.
+State is applied on finality (DESIGN §3). For each newly finalized block, in chain order:
+
+1. **Market calls** (records of the :class:`~ainur_sim.chain.extrinsics.CallBook`), in block order: the
+   origin pays its fee first (inclusion fee at the block's multiplier, split treasury/burn, plus its tip to
+   the block author); a call whose fee cannot be paid fails with ``Payment`` and changes nothing. Then the
+   call filter (emergency pause) may reject it (``CallFiltered``), else it is dispatched to the pallet
+   that registered it. A failed call keeps its fee, changes nothing else and is recorded with its error.
+2. **Background calls** (opaque load: transfers and modelled traffic) are settled in aggregate: the
+   block's remaining fees (its priced fees and tips minus what its market calls paid) are charged to the
+   background users' account; if that account cannot pay, the block's background calls fail (``Payment``).
+   Paused background calls fail with ``CallFiltered`` and are counted per (block, call).
+3. Every pallet's ``on_finalize`` runs (timers, batch clearing).
+4. A supply row is recorded for the block (the supply recorder can check the ledger's books first).
+
+Without a ledger (chain-only runs of the past) fees are not moved and only outcomes are counted.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
 import numpy as np
 
-from ainur_sim.chain.calls import FIRST_DYNAMIC_RECORD, FULL_NAMES
+from ainur_sim.chain.balances import OP_FEE, OP_TRANSFER, Ledger, SupplyRecorder, share_to_ppb
+from ainur_sim.chain.calls import CALLS, FIRST_DYNAMIC_RECORD, FULL_NAMES, code_of
+from ainur_sim.chain.fees import FeeParams, inclusion_fee
 from ainur_sim.chain.pause import CallFilter
 from ainur_sim.record import ColumnStore
+
+if TYPE_CHECKING:
+    from ainur_sim.chain.blocktree import BlockTree
+    from ainur_sim.chain.extrinsics import CallBook
+
+#: Code → short call name (the pallets' vocabulary).
+SHORT_NAMES: tuple[str, ...] = tuple(CALLS)
+
+_BACKGROUND_OPS = np.array([OP_FEE, OP_TRANSFER], dtype=np.int64)
 
 OUTCOME_SCHEMA = {"t": "float64", "block": "int64", "call": "str", "ok": "int64", "failed_paused": "int64"}
 
 
-class Runtime:
-    """Executes finalized extrinsics: filter, then dispatch; counts outcomes."""
+@dataclass(frozen=True)
+class BlockContext:
+    """The block being executed: ids, its number and authoring time, its author's account, and ``t``,
+    the simulated time of execution (its finalization), s."""
 
-    def __init__(self, call_filter: CallFilter) -> None:
+    block_id: int
+    number: int
+    t_authored: float
+    t: float
+    author_account: int
+    fee_multiplier: float
+
+
+class Pallet(Protocol):
+    """A runtime module: handles its calls and runs once per finalized block."""
+
+    calls: tuple[str, ...]
+    """Short call names (``chain.calls.CALLS``) this pallet dispatches."""
+
+    def dispatch(self, call: str, record: int, ctx: BlockContext) -> str | None:
+        """Execute one call record; return None on success or the error name (then nothing changed)."""
+        ...
+
+    def on_finalize(self, ctx: BlockContext) -> None:
+        """End-of-block hook."""
+        ...
+
+
+@dataclass
+class Economy:
+    """The ledger and the protocol accounts the runtime charges."""
+
+    ledger: Ledger
+    background_account: int
+    validator_accounts: np.ndarray
+    treasury_share: float
+    supply: SupplyRecorder
+
+
+class Runtime:
+    """Executes finalized blocks: fees, filter, dispatch, hooks; counts outcomes."""
+
+    def __init__(self, call_filter: CallFilter, *, economy: Economy | None = None, book: CallBook | None = None,
+                 fee_params: FeeParams | None = None) -> None:
         self.filter = call_filter
+        self.economy = economy
+        self.book = book
+        self.fee_params = fee_params or FeeParams()
+        self.pallets: list[Pallet] = []
+        self._handler: dict[int, Pallet] = {}
         self.ok = np.zeros(len(FULL_NAMES), dtype=np.int64)
         self.failed_paused = np.zeros(len(FULL_NAMES), dtype=np.int64)
+        self.failed_payment = np.zeros(len(FULL_NAMES), dtype=np.int64)
+        self.failed_dispatch = np.zeros(len(FULL_NAMES), dtype=np.int64)
         self.outcomes = ColumnStore({k: ("object" if v == "str" else v) for k, v in OUTCOME_SCHEMA.items()}, 256)
+        self.fees_charged = 0
+        """Inclusion fees actually paid (treasury + burned parts), base units."""
+        self.tips_paid = 0
+        """Tips actually paid to block authors, base units."""
+        self.background_shortfall_blocks = 0
+        """Finalized blocks whose background calls could not pay their fees."""
+        self._ppb = share_to_ppb(self.fee_params.treasury_share)
 
-    def execute(self, payloads: np.ndarray, blocks: np.ndarray, t_blocks: np.ndarray, t: float) -> int:
-        """Execute finalized calls (``payloads``: call records, in block order; ``blocks``: their blocks;
-        ``t_blocks``: the blocks' authoring times). Returns the number of failed calls."""
-        if payloads.size == 0:
-            return 0
-        codes = np.where(payloads >= FIRST_DYNAMIC_RECORD, -1, payloads)
-        if (codes < 0).any():
-            raise NotImplementedError("market call records are dispatched by the market pallets")
+    def register(self, pallet: Pallet) -> None:
+        """Route ``pallet.calls`` to ``pallet`` and run its ``on_finalize`` every block (registration order)."""
+        for name in pallet.calls:
+            code = code_of(name)
+            if code in self._handler:
+                raise ValueError(f"call {name!r} is already handled by another pallet")
+            self._handler[code] = pallet
+        self.pallets.append(pallet)
+
+    @property
+    def failed(self) -> int:
+        """Executed calls that failed (paused, unpaid or rejected by their pallet)."""
+        return int(self.failed_paused.sum() + self.failed_payment.sum() + self.failed_dispatch.sum())
+
+    # --- execution -----------------------------------------------------------------------------------
+    def execute_finalized(self, tree: BlockTree, newly: np.ndarray, payloads: np.ndarray,
+                          payload_blocks: np.ndarray, t: float) -> int:
+        """Execute the newly finalized blocks ``newly`` (ascending) at time ``t``; ``payloads`` are the call
+        records of their transactions in block order and ``payload_blocks`` the block of each. Returns the
+        number of calls that failed."""
+        before = self.failed
+        cols = tree.store.cols
+        for b in np.asarray(newly, dtype=np.int64).tolist():
+            recs = payloads[payload_blocks == b]
+            author = int(cols["author"][b])
+            ctx = BlockContext(block_id=b, number=int(cols["number"][b]), t_authored=float(cols["t_authored"][b]),
+                               t=t, author_account=(int(self.economy.validator_accounts[author])
+                                                    if self.economy is not None and author >= 0 else -1),
+                               fee_multiplier=float(cols["fee_multiplier"][b]))
+            self.execute_block(ctx, recs, int(cols["fees"][b]), int(cols["tips"][b]))
+        return self.failed - before
+
+    def execute_block(self, ctx: BlockContext, recs: np.ndarray, block_fees: int = 0, block_tips: int = 0) -> None:
+        """Execute one finalized block: ``recs`` are its call records (pool payloads) in block order;
+        ``block_fees``/``block_tips`` what the block was priced at (its background part is charged to the
+        background account)."""
+        dynamic = recs >= FIRST_DYNAMIC_RECORD
+        market_fees = market_tips = 0
+        if dynamic.any():
+            market_fees, market_tips = self._execute_market(ctx, recs[dynamic] - FIRST_DYNAMIC_RECORD)
+        static = recs[~dynamic] if dynamic.any() else recs
+        self._execute_background(ctx, static, max(block_fees - market_fees, 0), max(block_tips - market_tips, 0))
+        for pallet in self.pallets:
+            pallet.on_finalize(ctx)
+        if self.economy is not None:
+            self.economy.supply.record(ctx.number)
+
+    def _execute_market(self, ctx: BlockContext, rows: np.ndarray) -> tuple[int, int]:
+        """Fee, filter and dispatch of each market call; returns (inclusion fees, tips) they were priced at."""
+        book = self.book
+        if book is None:
+            raise RuntimeError("market call records need a CallBook")
+        priced_fees = priced_tips = 0
+        for i in rows.tolist():
+            code = book.code[i]
+            fee = int(inclusion_fee(book.weight_s(i), book.length_bytes(i), ctx.fee_multiplier, self.fee_params))
+            tip = book.tip[i]
+            priced_fees += fee
+            priced_tips += tip
+            if not self._charge(book.origin[i], fee, tip, ctx):
+                self.failed_payment[code] += 1
+                book.settle(i, "Payment", ctx.block_id, ctx.t)
+                continue
+            if self.filter.active and self.filter.paused(np.array([code]), np.array([ctx.t_authored]))[0]:
+                self.failed_paused[code] += 1
+                book.settle(i, "CallFiltered", ctx.block_id, ctx.t)
+                continue
+            pallet = self._handler.get(code)
+            error = "NoPallet" if pallet is None else pallet.dispatch(SHORT_NAMES[code], i, ctx)
+            if error is None:
+                self.ok[code] += 1
+            else:
+                self.failed_dispatch[code] += 1
+            book.settle(i, error, ctx.block_id, ctx.t)
+        return priced_fees, priced_tips
+
+    def _charge(self, account: int, fee: int, tip: int, ctx: BlockContext) -> bool:
+        """``account`` pays ``fee`` (treasury/burn) and ``tip`` (to the author); all or nothing."""
+        if self.economy is None:
+            return True
+        led = self.economy.ledger
+        if fee and not led.pay_fee(account, fee, self.fee_params.treasury_share)[0]:
+            return False
+        self.fees_charged += fee
+        if tip and ctx.author_account >= 0 and led.transfer(account, ctx.author_account, tip, keep_alive=True)[0]:
+            self.tips_paid += tip
+        return True
+
+    def _execute_background(self, ctx: BlockContext, codes: np.ndarray, fees: int, tips: int) -> None:
+        if codes.size == 0 and fees == 0 and tips == 0:
+            return
         n = len(FULL_NAMES)
+        if self.economy is not None and (fees or tips):
+            ok = self._charge_background(ctx, fees, tips)
+            if not ok:
+                self.background_shortfall_blocks += 1
+                self.failed_payment += np.bincount(codes, minlength=n)
+                return
         if not self.filter.active:
             self.ok += np.bincount(codes, minlength=n)
-            return 0
-        paused = self.filter.paused(codes, t_blocks)
-        ok = np.bincount(codes[~paused], minlength=n)
-        bad = np.bincount(codes[paused], minlength=n)
-        self.ok += ok
-        self.failed_paused += bad
+            return
+        paused = self.filter.paused(codes, np.full(codes.size, ctx.t_authored))
+        self.ok += np.bincount(codes[~paused], minlength=n)
+        self.failed_paused += np.bincount(codes[paused], minlength=n)
         if paused.any():  # a failure event per (block, call) with failures
-            keys = np.unique(np.column_stack([blocks[paused], codes[paused]]), axis=0)
-            for b, c in keys:
-                sel = (blocks == b) & (codes == c)
-                self.outcomes.append(t=t, block=int(b), call=FULL_NAMES[c], ok=int((sel & ~paused).sum()),
-                                     failed_paused=int((sel & paused).sum()))
-        return int(bad.sum())
+            for c in np.unique(codes[paused]).tolist():
+                sel = codes == c
+                self.outcomes.append(t=ctx.t, block=ctx.block_id, call=FULL_NAMES[c],
+                                     ok=int((sel & ~paused).sum()), failed_paused=int((sel & paused).sum()))
 
+    def _charge_background(self, ctx: BlockContext, fees: int, tips: int) -> bool:
+        eco = self.economy
+        bg = eco.background_account
+        author = ctx.author_account
+        ok, _ = eco.ledger.apply(_BACKGROUND_OPS, np.array([bg, bg]), np.array([-1, author]),
+                                 np.array([fees, tips]), np.array([self._ppb, -1]), keep_alive=True)
+        if ok[0]:
+            self.fees_charged += fees
+        if ok[1]:
+            self.tips_paid += tips
+        return bool(ok[0])
+
+    # --- reporting -----------------------------------------------------------------------------------
     def totals(self) -> dict[str, dict[str, int]]:
-        """Per call with any traffic: ``{"pallet.call": {"ok": n, "failed_paused": m}}``."""
-        return {FULL_NAMES[i]: {"ok": int(self.ok[i]), "failed_paused": int(self.failed_paused[i])}
-                for i in range(len(FULL_NAMES)) if self.ok[i] or self.failed_paused[i]}
+        """Per call with any traffic: ``{"pallet.call": {"ok", "failed_paused", "failed_payment",
+        "failed_dispatch"}}``."""
+        out = {}
+        for i in range(len(FULL_NAMES)):
+            row = {"ok": int(self.ok[i]), "failed_paused": int(self.failed_paused[i]),
+                   "failed_payment": int(self.failed_payment[i]), "failed_dispatch": int(self.failed_dispatch[i])}
+            if any(row.values()):
+                out[FULL_NAMES[i]] = row
+        return out
+

@@ -7,8 +7,11 @@
   follows TargetedFeeAdjustment from its parent's multiplier and normal-class fullness. The block's
   inclusion fees and tips are summed when it is built.
 * When GRANDPA finalizes, the blocks included up to that height are resolved: finalized blocks' transactions
-  leave the pool and their fees are paid (inclusion fees split treasury/burn, tips to the author);
-  orphaned blocks' transactions return to the pool.
+  leave the pool, orphaned blocks' transactions return to it, and the runtime executes the newly finalized
+  blocks in order (fees are charged on the ledger, market calls dispatched, pallets' hooks run).
+* Market calls (records of a :class:`~ainur_sim.chain.extrinsics.CallBook`) enter the pool with the load
+  of the slot after their submission; the ones the pool drops are marked ``dropped`` and announced as
+  ``CallDropped`` events.
 
 Fees of background transfers are computed per block in aggregate (one integer per block):
 ``n·base + per_byte·Σlength + ⌊m·weight_fee·Σweight⌋ + Σtip`` — the same formula as per transaction
@@ -27,7 +30,9 @@ import simpy
 
 from ainur_sim.chain.blocktree import BlockTree
 from ainur_sim.chain.calls import code_of
-from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams, inclusion_fee, next_multiplier, split_fee
+from ainur_sim.chain.events import EventBus
+from ainur_sim.chain.extrinsics import CallBook
+from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams, inclusion_fee, next_multiplier
 from ainur_sim.chain.load import LoadSchedule, TipDistribution, generate
 from ainur_sim.chain.production import BlockBody, BlockProduction
 from ainur_sim.chain.runtime import Runtime
@@ -70,6 +75,8 @@ class TransactionFlow:
         runtime: Runtime,
         call_mix: dict[str, float] | None = None,
         audit: bool = False,
+        book: CallBook | None = None,
+        events: EventBus | None = None,
     ) -> None:
         self.env = env
         self.runtime = runtime
@@ -78,7 +85,9 @@ class TransactionFlow:
         #: (call code, schedule of that call kind, dispatch weight s, length bytes) per call kind in the mix
         self.kinds = [(code_of(name), dataclasses.replace(schedule, tps=schedule.tps * share / total),
                        block_limits.call_weights[name], CALL_LENGTHS[name])
-                      for name, share in sorted(mix.items()) if share > 0]
+                      for name, share in sorted(mix.items()) if share > 0 and schedule.tps > 0]
+        self.book = book
+        self.events = events
         self.failed_execution = 0
         #: with ``audit``: every accepted transaction id, and (block, tx id) of every inclusion
         self.audit = audit
@@ -99,10 +108,9 @@ class TransactionFlow:
         self._t_last = 0.0
         self._unresolved: list[int] = []  # blocks handed to the pool, not yet finalized or orphaned
         self._finalized_upto = 0
-        self.treasury = 0
-        self.burned = 0
-        self.author_tips = 0
-        self.fees_paid = 0
+        self.fees_priced = 0
+        """Inclusion fees and tips of finalized blocks as priced when the blocks were built, base units
+        (what was actually paid is the runtime's ``fees_charged + tips_paid``)."""
         self.series = ColumnStore(SERIES_SCHEMA, 4096)
         production.slot_listeners.append(self.on_slot)
         production.builder = self.build
@@ -115,19 +123,31 @@ class TransactionFlow:
             batches.append(generate(schedule, self._t_last, t, self.rng, tips=self.tips, weight_s=weight_s,
                                     length_bytes=length, gossip_mean_s=self.gossip_mean_s,
                                     longevity_s=self.longevity_s, payload=code))
-        batch = batches[0] if len(batches) == 1 else TxBatch.concat(batches)
+        market = self.book.take_outbox() if self.book is not None else None
+        if market is not None:
+            batches.append(market)
+        batch = (batches[0] if len(batches) == 1 else TxBatch.concat(batches)) if batches else TxBatch.empty()
         self._t_last = t
         if len(batch):
             outcome = self.pool.submit(batch)
             if self.audit:
                 self.audit_accepted.append(outcome.accepted_ids.copy())
-        self.pool.expire(t)
+            self._dropped(outcome.dropped_payloads, t)
+        self._dropped(self.pool.expire(t).dropped_payloads, t)
         snap = self.pool.snapshot()
         c = self.pool.counters
         self.series.append(slot=slot, t=t, offered=len(batch), pool_ready=snap["ready_count"],
                            pool_future=snap["future_count"], pool_in_block=snap["in_block_count"],
                            pool_bytes=snap["ready_bytes"], submitted_total=c.submitted,
                            finalized_total=c.finalized, dropped_total=c.rejected + c.evicted + c.expired)
+
+    def _dropped(self, payloads: np.ndarray, t: float) -> None:
+        """Mark dropped market calls and announce them."""
+        if self.book is None or payloads.size == 0:
+            return
+        for rec in self.book.mark_dropped(payloads).tolist():
+            if self.events is not None:
+                self.events.emit("CallDropped", record=rec, t=t)
 
     # --- blocks ------------------------------------------------------------------------------------------
     def _unfinalized_chain(self, parent: int) -> np.ndarray:
@@ -178,7 +198,8 @@ class TransactionFlow:
 
     # --- finality ----------------------------------------------------------------------------------------
     def on_finalized(self, newly: np.ndarray, t: float) -> None:
-        """Settle the blocks decided by this finalization: pay finalized fees, return orphans' transactions."""
+        """Settle the blocks decided by this finalization: finalized transactions leave the pool, orphans'
+        return to it; then the runtime executes the newly finalized blocks."""
         cols = self.tree.store.cols
         height = int(cols["number"][newly[-1]])
         pending = np.asarray(self._unresolved, dtype=np.int64)
@@ -187,14 +208,12 @@ class TransactionFlow:
         self._unresolved = pending[~decided].tolist()
         finalized = done[~np.isnan(cols["t_finalized"][done])]
         orphaned = done[np.isnan(cols["t_finalized"][done])]
+        payloads = payload_blocks = np.zeros(0, dtype=np.int64)
         if done.size:
             out = self.pool.on_finalized(finalized, orphaned, t)
-            blocks = out.finalized_payload_blocks
-            self.failed_execution += self.runtime.execute(out.finalized_payloads, blocks,
-                                                          cols["t_authored"][blocks], t)
-        fees = int(cols["fees"][newly].sum())
-        treasury, burned = split_fee(fees, self.fees)
-        self.treasury += int(treasury)
-        self.burned += int(burned)
-        self.author_tips += int(cols["tips"][newly].sum())
-        self.fees_paid += fees + int(cols["tips"][newly].sum())
+            payloads, payload_blocks = out.finalized_payloads, out.finalized_payload_blocks
+            self._dropped(out.dropped_payloads, t)
+        order = np.argsort(cols["number"][newly], kind="stable")
+        self.failed_execution += self.runtime.execute_finalized(self.tree, newly[order], payloads, payload_blocks,
+                                                                t)
+        self.fees_priced += int(cols["fees"][newly].sum()) + int(cols["tips"][newly].sum())

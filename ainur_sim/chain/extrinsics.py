@@ -1,0 +1,129 @@
+"""Market extrinsics as records: what was called, by whom, with which arguments, and what became of it.
+
+A market call (register a DID, post a task, bid, …) is one row of the :class:`CallBook`. Its transaction
+in the pool carries ``payload = FIRST_DYNAMIC_RECORD + row`` so that, when its block is finalized, the
+runtime finds the call and dispatches it to its pallet. Calls are submitted through :meth:`CallBook.submit`
+(the RPC client's job) into an outbox that the transaction flow drains into the pool at the next slot,
+together with the background load — no process per call.
+
+Outcomes: ``pending`` (submitted, not executed yet), ``ok``, ``failed`` (executed; the error names why;
+the fee was kept) or ``dropped`` (left the pool unexecuted: rejected, evicted or expired). Arguments are
+up to four integers per call; their meaning is the pallet's (documented with each call handler).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from ainur_sim.chain.calls import CALLS, FIRST_DYNAMIC_RECORD, FULL_NAMES, code_of
+from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits
+from ainur_sim.chain.txpool import TxBatch
+
+PENDING, OK, FAILED, DROPPED = 0, 1, 2, 3
+STATUS_NAMES = ("pending", "ok", "failed", "dropped")
+N_ARGS = 4
+
+CALLS_SCHEMA = {
+    "record": "int64", "call": "str", "origin": "int64", "a0": "int64", "a1": "int64", "a2": "int64",
+    "a3": "int64", "t_submit": "float64", "status": "str", "error": "str", "block": "int64", "t_exec": "float64",
+}
+
+
+class CallBook:
+    """Every market extrinsic of a run, one row each, and the outbox of calls not yet in the pool."""
+
+    def __init__(self, limits: BlockLimits | None = None, *, gossip_s: float = 0.2,
+                 longevity_s: float = 600.0) -> None:
+        self.limits = limits or BlockLimits()
+        self.gossip_s = float(gossip_s)
+        self.longevity_s = float(longevity_s)
+        self.code: list[int] = []
+        self.origin: list[int] = []
+        self.args: list[tuple[int, ...]] = []
+        self.t_submit: list[float] = []
+        self.tip: list[int] = []
+        self.status: list[int] = []
+        self.error: list[str] = []
+        self.block: list[int] = []
+        self.t_exec: list[float] = []
+        self._outbox: list[int] = []
+        self._weight = {code_of(c): self.limits.call_weights[c] for c in CALLS}
+        self._length = {code_of(c): CALL_LENGTHS[c] for c in CALLS}
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+    def submit(self, call: str, origin: int, t: float, args: tuple[int, ...] = (), tip: int = 0) -> int:
+        """Record a call by ``origin`` (an account) submitted at ``t`` (s); returns its record index."""
+        if len(args) > N_ARGS:
+            raise ValueError(f"at most {N_ARGS} arguments per call, got {len(args)}")
+        i = len(self.code)
+        self.code.append(code_of(call))
+        self.origin.append(int(origin))
+        self.args.append(tuple(int(a) for a in args) + (-1,) * (N_ARGS - len(args)))
+        self.t_submit.append(float(t))
+        self.tip.append(int(tip))
+        self.status.append(PENDING)
+        self.error.append("")
+        self.block.append(-1)
+        self.t_exec.append(math.nan)
+        self._outbox.append(i)
+        return i
+
+    def take_outbox(self) -> TxBatch | None:
+        """The calls submitted since the last take, as a pool batch (None if there are none)."""
+        if not self._outbox:
+            return None
+        rows = self._outbox
+        self._outbox = []
+        t = np.array([self.t_submit[i] for i in rows])
+        codes = [self.code[i] for i in rows]
+        return TxBatch.of(t, np.array([self._weight[c] for c in codes]), np.array([self._length[c] for c in codes]),
+                          tip=np.array([self.tip[i] for i in rows], dtype=np.int64), longevity_s=self.longevity_s,
+                          payload=np.asarray(rows, dtype=np.int64) + FIRST_DYNAMIC_RECORD, t_ready=t + self.gossip_s)
+
+    def weight_s(self, i: int) -> float:
+        """Dispatch weight of record ``i``, seconds."""
+        return self._weight[self.code[i]]
+
+    def length_bytes(self, i: int) -> int:
+        """Encoded length of record ``i``, bytes."""
+        return self._length[self.code[i]]
+
+    def mark_dropped(self, payloads: np.ndarray) -> np.ndarray:
+        """Mark the market calls among dropped pool payloads; returns their record indices."""
+        recs = payloads[payloads >= FIRST_DYNAMIC_RECORD] - FIRST_DYNAMIC_RECORD
+        for i in recs.tolist():
+            if self.status[i] == PENDING:
+                self.status[i] = DROPPED
+        return recs
+
+    def settle(self, i: int, error: str | None, block: int, t: float) -> None:
+        """Record the execution outcome of record ``i`` (``error`` None = success)."""
+        self.status[i] = OK if error is None else FAILED
+        self.error[i] = error or ""
+        self.block[i] = int(block)
+        self.t_exec[i] = float(t)
+
+    def counts(self) -> dict[str, int]:
+        """Records per status name."""
+        c = np.bincount(np.asarray(self.status, dtype=np.int64), minlength=len(STATUS_NAMES))
+        return {name: int(c[k]) for k, name in enumerate(STATUS_NAMES)}
+
+    def frame(self) -> pd.DataFrame:
+        """One row per record (``calls.parquet``)."""
+        args = np.asarray(self.args, dtype=np.int64).reshape(-1, N_ARGS)
+        return pd.DataFrame({
+            "record": np.arange(len(self.code), dtype=np.int64),
+            "call": pd.Series([FULL_NAMES[c] for c in self.code], dtype=object),
+            "origin": np.asarray(self.origin, dtype=np.int64),
+            **{f"a{k}": args[:, k] for k in range(N_ARGS)},
+            "t_submit": np.asarray(self.t_submit, dtype=np.float64),
+            "status": pd.Series([STATUS_NAMES[s] for s in self.status], dtype=object),
+            "error": pd.Series(self.error, dtype=object),
+            "block": np.asarray(self.block, dtype=np.int64),
+            "t_exec": np.asarray(self.t_exec, dtype=np.float64),
+        })
