@@ -158,7 +158,7 @@ def build_world(cfg: Config) -> World:
                                 validator_bond=tokens(econ.validator_bond_tokens),
                                 treasury_share=cfg.fees.treasury_share,
                                 check_invariants=cfg.output.check_invariants)
-        book, events = CallBook(), EventBus()
+        book, events = CallBook(longevity_s=cfg.load.longevity_s, gossip_s=cfg.load.gossip_mean_s), EventBus()
         runtime = build_runtime(cfg, economy, book)
         runtime.register(ValidatorSlashing(economy, grandpa.offences, tokens(econ.validator_bond_tokens)))
         txflow = build_txflow(cfg, env, production, tree, streams, runtime, book, events)

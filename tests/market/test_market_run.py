@@ -1,0 +1,110 @@
+"""The market on the chain, end to end: supply per finalized block with the books checked every block,
+congestion delaying clearing, reputation from outcomes, validator slashes on the ledger."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ainur_sim import compose, run
+from ainur_sim.chain.economy import tokens
+from ainur_sim.schemas import SUPPLY, TASKS
+
+MARKET = ["scenario=baseline", "api.enabled=false", "population.n_workers=30", "population.n_requesters=15",
+          "population.tasks_per_hour=120", "output.check_invariants=true"]
+
+
+def _run(*overrides: str):
+    return run(compose([*MARKET, *overrides]))
+
+
+@pytest.fixture(scope="module")
+def market_run():
+    return _run("duration_s=3600", "load.tps=100")
+
+
+def test_supply_rows_per_finalized_block_and_books_balance(market_run):
+    res = market_run
+    sup, blocks = res.supply, res.blocks
+    assert list(sup.columns) == list(SUPPLY)
+    finalized = blocks.loc[blocks["canonical"] & blocks["t_finalized"].notna(), "number"]
+    assert sup["block"].tolist() == sorted(finalized.tolist())  # one row per finalized block, in order
+    parts = sup[["free", "reserved", "escrowed", "staked", "treasury"]].sum(axis=1)
+    assert (parts == sup["total_issuance"]).all()
+    cfg = res.config
+    genesis = (tokens(cfg["economics"]["background_tokens"]) + 10 * tokens(cfg["economics"]["validator_bond_tokens"])
+               + 30 * tokens(500) + 15 * tokens(5_000) + tokens(1_000))
+    assert (sup["total_issuance"] == genesis - sup["burned"] + sup["minted"]).all()
+    assert (np.diff(sup["treasury"]) >= 0).all() or res.stats["juror_rewards_units"] > 0
+
+
+def test_tasks_table_and_market_kpis(market_run):
+    res = market_run
+    t = res.tasks
+    assert list(t.columns)[: len(TASKS)] == list(TASKS)
+    assert len(t) > 50 and set(t["status"]) <= {"completed", "failed", "refunded", "expired", "disputed_won",
+                                                "disputed_lost", "open"}
+    paid = t["status"].isin(["completed", "disputed_won"])
+    assert (t.loc[paid, "payment"] <= t.loc[paid, "budget"]).all() and (t.loc[paid, "winner"] >= 0).all()
+    k = res.kpis
+    terminal = t["status"] != "open"
+    assert k["task_completion_rate"]["value"] == pytest.approx(paid.sum() / terminal.sum())
+    assert k["tvl_escrow"]["value"] == pytest.approx(res.supply["escrowed"].max() / 1e12)
+    assert k["reputation_staked"]["value"] == pytest.approx(30 * 200.0, rel=0.05)
+    assert k["agents_registered"]["value"] == 30
+    assert k["daily_tx_value"]["value"] is None  # one hour: not a day
+    assert set(res.agents["kind"]) == {"worker", "requester", "verifier"}
+
+
+def test_reputation_is_the_beta_posterior_of_outcomes():
+    """With no forgetting each worker's score is (r+1)/(r+s+2) over its settled tasks."""
+    res = _run("duration_s=3600", "load.tps=0", "market.reputation.forgetting=1.0")
+    t = res.tasks
+    done = t[t["stage"].isin(["completed", "disputed_won", "disputed_lost", "failed"])]
+    good = (done["stage"] == "disputed_won") | ((done["stage"] == "completed") & (done["quality"] >= done["threshold"]))
+    r = good.groupby(done["winner"]).sum()
+    n = done.groupby("winner").size()
+    workers = res.agents[res.agents["kind"] == "worker"].set_index("agent_id")
+    expected = ((r.reindex(workers.index, fill_value=0) + 1) / (n.reindex(workers.index, fill_value=0) + 2))
+    assert len(done) > 30
+    assert np.allclose(workers["reputation"], expected, rtol=0, atol=1e-12)
+
+
+def _clearing_latency(res) -> np.ndarray:
+    """Seconds from each ``post_task`` submission to its task's clearing; a post never cleared (dropped or
+    still waiting) counts until the end of the run — a lower bound (censored)."""
+    calls = res.extra_tables["calls"]
+    posts = calls[calls["call"] == "auction.post_task"]
+    cleared = res.tasks.set_index("t_created")["t_cleared"]
+    t_clear = posts["t_submit"].map(cleared).fillna(res.duration_s).to_numpy()
+    return t_clear - posts["t_submit"].to_numpy()
+
+
+def test_congestion_delays_clearing():
+    """Background load beyond block capacity (≈1,032 transfers/s) crowds market calls out of the pool: the
+    time from posting a task to its clearing grows (here: tip-less posts are evicted and never clear)."""
+    calm = _run("duration_s=2400", "load.tps=50", "output.check_invariants=false")
+    jam = _run("duration_s=2400", "load.tps=1500", "output.check_invariants=false")
+    lat_calm, lat_jam = _clearing_latency(calm), _clearing_latency(jam)
+    assert lat_calm.size > 30 and lat_jam.size > 30
+    assert np.median(lat_calm) < 120.0  # window of 10 blocks + inclusion + finality
+    assert lat_jam.mean() > 3 * lat_calm.mean()
+    assert jam.stats["market_calls"]["dropped"] > calm.stats["market_calls"]["dropped"]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["faults.offline_validators=4", "faults.outage_start_s=600", "faults.outage_duration_s=600"],
+    ["market.dispute.model=court", "population.quality_alpha=2"],
+    ["emergency.tx_pause=[{start_s: 600, duration_s: 600, calls: ['escrow.*']}]"],
+    ["finality.byzantine_fraction=0.2", "finality.equivocation_prob=0.05"],
+], ids=["outage", "court", "pause", "equivocation"])
+def test_books_balance_under_faults(overrides):
+    res = _run("duration_s=1800", "load.tps=50", *overrides)  # check_invariants raises on any violation
+    assert len(res.supply) > 100
+    if "finality.byzantine_fraction=0.2" in overrides:
+        slashed = res.stats["validator_slashed_units"]
+        assert slashed > 0
+        bond = tokens(res.config["economics"]["validator_bond_tokens"])
+        off = res.extra_tables["offences"]
+        expected = int(np.floor(off["slash_fraction"].to_numpy() * bond).sum())
+        assert slashed == min(expected, slashed) and slashed <= expected
