@@ -552,8 +552,9 @@ def task_funnel(tasks: pd.DataFrame) -> Figure | None:
 def escrow_tvl(supply: pd.DataFrame, blocks: pd.DataFrame, ctx: TimeContext, *, token_usd: float = 1.0,
                target_usd: float | None = None) -> Figure | None:
     """Tokens held in escrow after each finalized block over time (x: the block's authoring time), with the
-    TVL target converted to tokens at ``token_usd`` when it is within reach of the plotted range."""
-    if supply.empty:
+    TVL target converted to tokens at ``token_usd`` when it is within reach of the plotted range. None
+    when nothing was ever escrowed (no market)."""
+    if supply.empty or not supply["escrowed"].any():
         return None
     canon = blocks.loc[blocks["canonical"], ["number", "t_authored"]].drop_duplicates("number")
     times = pd.Series(canon["t_authored"].to_numpy(float), index=canon["number"].to_numpy())

@@ -144,7 +144,7 @@ def test_baseline_report_figures_and_verdict(tmp_path, baseline_run):
     assert "| scenario | `baseline`" in text and "| seed | 0 |" in text and "| wall time |" in text
     assert "10 (BABE, 6.0 s slots, GRANDPA finality)" in text
     assert "≥ 1,000" in text and "5.5 – 6.5 (6 s ± 0.5 s)" in text
-    assert "null: not modelled yet" in text
+    assert "null: no market participants" in text
     # every failing KPI is explained, from the data; no market figure without market data
     failing = [k for k, v in baseline_run.kpis.items() if v["pass"] is False]
     why = text.split("## What failed and why")[1].split("## Figures")[0]

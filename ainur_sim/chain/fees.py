@@ -226,10 +226,10 @@ _CALL_SHAPES: dict[str, tuple[float, int, int]] = {
     "open_dispute": (40.0, 3, 3),
     "stake_reputation": (45.0, 3, 3),
     "unstake_reputation": (40.0, 3, 3),
-    "update_did": (30.0, 1, 1),
+    "update_did": (45.0, 1, 1),
     "deactivate_did": (30.0, 2, 2),
     "issue_credential": (35.0, 2, 1),
-    "revoke_credential": (30.0, 2, 1),
+    "revoke_credential": (40.0, 2, 1),
     "deliver_result": (35.0, 2, 2),
     "release_payment": (55.0, 5, 6),
 }
