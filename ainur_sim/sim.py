@@ -159,7 +159,7 @@ def build_world(cfg: Config) -> World:
                                 treasury_share=cfg.fees.treasury_share,
                                 check_invariants=cfg.output.check_invariants)
         book, events = CallBook(longevity_s=cfg.load.longevity_s, gossip_s=cfg.load.gossip_mean_s), EventBus()
-        runtime = build_runtime(cfg, economy, book)
+        runtime = build_runtime(cfg, economy, book, events)
         runtime.register(ValidatorSlashing(economy, grandpa.offences, tokens(econ.validator_bond_tokens)))
         txflow = build_txflow(cfg, env, production, tree, streams, runtime, book, events)
         grandpa.listeners.append(txflow.on_finalized)
@@ -210,7 +210,8 @@ def build_txflow(cfg: Config, env: simpy.Environment, production: BlockProductio
     )
 
 
-def build_runtime(cfg: Config, economy: Economy | None = None, book: CallBook | None = None) -> Runtime:
+def build_runtime(cfg: Config, economy: Economy | None = None, book: CallBook | None = None,
+                  events: EventBus | None = None) -> Runtime:
     """The runtime with its emergency-pause filter, charging fees on ``economy``'s ledger."""
     em = cfg.emergency
     flt = CallFilter(list(em.whitelist))
@@ -218,7 +219,7 @@ def build_runtime(cfg: Config, economy: Economy | None = None, book: CallBook | 
         flt.pause(w.start_s, w.start_s + w.duration_s, list(w.calls))
     for w in em.safe_mode:
         flt.enter_safe_mode(w.start_s, w.start_s + w.duration_s)
-    return Runtime(flt, economy=economy, book=book, fee_params=fee_params(cfg))
+    return Runtime(flt, economy=economy, book=book, fee_params=fee_params(cfg), events=events)
 
 
 def _progress(env: simpy.Environment, horizon: float):  # noqa: ANN202 - SimPy generator

@@ -6,7 +6,8 @@ State is applied on finality (DESIGN §3). For each newly finalized block, in ch
    origin pays its fee first (inclusion fee at the block's multiplier, split treasury/burn, plus its tip to
    the block author); a call whose fee cannot be paid fails with ``Payment`` and changes nothing. Then the
    call filter (emergency pause) may reject it (``CallFiltered``), else it is dispatched to the pallet
-   that registered it. A failed call keeps its fee, changes nothing else and is recorded with its error.
+   that registered it. A failed call keeps its fee, changes nothing else, is recorded with its error and
+   announced as an ``ExtrinsicFailed`` event.
 2. **Background calls** (opaque load: transfers and modelled traffic) are settled in aggregate: the
    block's remaining fees (its priced fees and tips minus what its market calls paid) are charged to the
    background users' account; if that account cannot pay, the block's background calls fail (``Payment``).
@@ -32,6 +33,7 @@ from ainur_sim.record import ColumnStore
 
 if TYPE_CHECKING:
     from ainur_sim.chain.blocktree import BlockTree
+    from ainur_sim.chain.events import EventBus
     from ainur_sim.chain.extrinsics import CallBook
 
 #: Code → short call name (the pallets' vocabulary).
@@ -85,8 +87,9 @@ class Runtime:
     """Executes finalized blocks: fees, filter, dispatch, hooks; counts outcomes."""
 
     def __init__(self, call_filter: CallFilter, *, economy: Economy | None = None, book: CallBook | None = None,
-                 fee_params: FeeParams | None = None) -> None:
+                 fee_params: FeeParams | None = None, events: EventBus | None = None) -> None:
         self.filter = call_filter
+        self.events = events
         self.economy = economy
         self.book = book
         self.fee_params = fee_params or FeeParams()
@@ -166,11 +169,11 @@ class Runtime:
             priced_tips += tip
             if not self._charge(book.origin[i], fee, tip, ctx):
                 self.failed_payment[code] += 1
-                book.settle(i, "Payment", ctx.block_id, ctx.t)
+                self._settle(i, "Payment", ctx)
                 continue
             if self.filter.active and self.filter.paused(np.array([code]), np.array([ctx.t_authored]))[0]:
                 self.failed_paused[code] += 1
-                book.settle(i, "CallFiltered", ctx.block_id, ctx.t)
+                self._settle(i, "CallFiltered", ctx)
                 continue
             pallet = self._handler.get(code)
             error = "NoPallet" if pallet is None else pallet.dispatch(SHORT_NAMES[code], i, ctx)
@@ -178,8 +181,15 @@ class Runtime:
                 self.ok[code] += 1
             else:
                 self.failed_dispatch[code] += 1
-            book.settle(i, error, ctx.block_id, ctx.t)
+            self._settle(i, error, ctx)
         return priced_fees, priced_tips
+
+    def _settle(self, record: int, error: str | None, ctx: BlockContext) -> None:
+        """Record a market call's outcome; a failure is announced as an ``ExtrinsicFailed`` event."""
+        self.book.settle(record, error, ctx.block_id, ctx.t)
+        if error is not None and self.events is not None:
+            self.events.emit("ExtrinsicFailed", record=record, call=SHORT_NAMES[self.book.code[record]],
+                             origin=self.book.origin[record], error=error, t=ctx.t)
 
     def _charge(self, account: int, fee: int, tip: int, ctx: BlockContext) -> bool:
         """``account`` pays ``fee`` (treasury/burn) and ``tip`` (to the author); all or nothing."""

@@ -71,7 +71,7 @@ class Market:
         registry = Registry(ledger, book, events, deposit=tokens(m.registry.did_deposit_tokens), verifier=verifier,
                             allow_reregistration=m.registry.allow_reregistration)
         staking = Staking(ledger, book, events, min_stake=tokens(m.staking.min_stake_tokens),
-                          max_value_per_stake=m.staking.max_value_per_stake)
+                          max_value_per_stake=m.staking.max_value_per_stake, fallback=registry.slash_deposit)
         auction = Auction(ledger, book, events, tasks, registry=registry, staking=staking, reputation=rep,
                           mechanism=get_mechanism(m.mechanism), bid_window_blocks=m.auction.bid_window_blocks,
                           deadline_blocks=m.auction.deadline_blocks, max_bidders=m.auction.max_bidders,

@@ -5,12 +5,14 @@ at most ``max_value_per_stake × stake`` (an exit-scam bound: the value at risk 
 cannot be withdrawn while the worker holds a task (assigned, delivered or disputed): ``StakeLocked``.
 
 Slashes are a share of the task's payment, in Perbill like Substrate's: ``slash_amount(payment, share) =
-⌊payment · ⌊share·10^9⌋ / 10^9⌋``, taken from stake up to what is there, to the treasury.
+⌊payment · ⌊share·10^9⌋ / 10^9⌋``, taken from stake up to what is there (then from the DID deposit), to
+the treasury.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from ainur_sim.chain.balances import Ledger, perbill_of, share_to_ppb
 from ainur_sim.chain.events import EventBus
@@ -29,12 +31,13 @@ class Staking:
     calls = ("stake_reputation", "unstake_reputation")
 
     def __init__(self, ledger: Ledger, book: CallBook, events: EventBus, *, min_stake: int,
-                 max_value_per_stake: float) -> None:
+                 max_value_per_stake: float, fallback: Callable[[int, int], int] | None = None) -> None:
         self.ledger = ledger
         self.book = book
         self.events = events
         self.min_stake = int(min_stake)
         self.max_value_per_stake = float(max_value_per_stake)
+        self.fallback = fallback
         self.locks: Counter[int] = Counter()
         """Tasks each worker currently holds (stake cannot be withdrawn while > 0)."""
         self.stakers: set[int] = set()
@@ -71,10 +74,13 @@ class Staking:
         return None
 
     def slash(self, account: int, amount: int) -> int:
-        """Take up to ``amount`` of ``account``'s stake to the treasury; returns what was taken."""
+        """Take up to ``amount`` of ``account``'s stake to the treasury — and, where the stake falls short,
+        from its DID deposit (``fallback``, the registry's slashable deposit); returns what was taken."""
         if amount <= 0:
             return 0
         taken = int(self.ledger.slash(account, int(amount))[0])
+        if taken < amount and self.fallback is not None:
+            taken += self.fallback(account, int(amount) - taken)
         self.slashed += taken
         return taken
 

@@ -40,7 +40,7 @@ class Harness:
         self.book, self.events = CallBook(), EventBus()
         self.fees = fee_params(self.cfg)
         self.runtime = Runtime(call_filter or CallFilter([]), economy=self.economy, book=self.book,
-                               fee_params=self.fees)
+                               fee_params=self.fees, events=self.events)
         self.market = Market.build(self.cfg, self.runtime, self.economy, self.book, self.events,
                                    np.random.default_rng(seed))
         self.ledger = self.economy.ledger
@@ -57,13 +57,14 @@ class Harness:
         """Submit a call; it goes into the next block."""
         return self.book.submit(name, origin, self.number * BLOCK_S, tuple(args))
 
-    def block(self) -> BlockContext:
-        """Execute the next block with every call submitted since the last one."""
+    def block(self, t: float | None = None) -> BlockContext:
+        """Execute the next block with every call submitted since the last one (at time ``t``: default 12 s
+        after it was authored; a later ``t`` models finality catching up after a stall)."""
         batch = self.book.take_outbox()
         recs = batch.payload if batch is not None else np.zeros(0, np.int64)
         self.number += 1
         ctx = BlockContext(block_id=self.number, number=self.number, t_authored=self.number * BLOCK_S,
-                           t=self.number * BLOCK_S + 12.0, author_account=int(self.economy.validator_accounts[0]),
+                           t=self.number * BLOCK_S + 12.0 if t is None else t, author_account=int(self.economy.validator_accounts[0]),
                            fee_multiplier=1.0)
         self.runtime.execute_block(ctx, recs)
         return ctx
@@ -71,6 +72,12 @@ class Harness:
     def blocks(self, k: int) -> None:
         for _ in range(k):
             self.block()
+
+    def catch_up(self, k: int) -> None:
+        """``k`` blocks finalized together after a stall: all executed at the time of the last one."""
+        t = (self.number + k) * BLOCK_S + 12.0
+        for _ in range(k):
+            self.block(t)
 
     def result(self, record: int) -> str | None:
         """The error of an executed record (None = success)."""

@@ -1,7 +1,8 @@
 """Money is conserved through every market path, and no task can keep funds locked.
 
 A hypothesis state machine drives the pallets with random calls — valid and invalid, by the right and the
-wrong origins, with pauses, disputes (both resolution models) and missed deadlines — checking the ledger's
+wrong origins, with pauses, finality stalls (blocks executed in a burst after an outage), disputes (both
+resolution models), slashing and missed deadlines — checking the ledger's
 books at every block; at the end, running past every timeout must leave every task in an end state with
 nothing in escrow, and no task paid or refunded twice.
 """
@@ -104,6 +105,10 @@ class MarketMachine(RuleBasedStateMachine):
     @rule(k=st.sampled_from([1, 1, 2, 5]))
     def advance(self, k: int) -> None:
         self.h.blocks(k)  # the supply recorder checks the books at every block
+
+    @rule(k=st.integers(2, 8))
+    def finality_stall(self, k: int) -> None:
+        self.h.catch_up(k)  # an outage: blocks finalized in a burst, at one time
 
     @invariant()
     def no_double_settlement(self) -> None:

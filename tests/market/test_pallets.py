@@ -289,3 +289,33 @@ def test_reputation_feeds_the_auction_weight():
     h.call("submit_bid", w2, task, tokens(20))
     h.blocks(h.cfg.market.auction.bid_window_blocks)
     assert h.market.tasks.winner[task] == w2
+
+
+def test_slash_beyond_stake_takes_the_did_deposit():
+    h = _h("market.staking.slash_dispute_loss=1.0", "market.staking.max_value_per_stake=2.0",
+           "market.dispute.false_accept=0", "market.dispute.false_reject=0")
+    w, r = h.acc["w1"], h.acc["r1"]
+    h.onboard(w, stake=100.0)
+    task = _post(h, r, budget=150.0)
+    h.call("submit_bid", w, task, tokens(20))
+    h.blocks(h.cfg.market.auction.bid_window_blocks)
+    pay = h.market.tasks.payment[task]
+    assert pay > tokens(100)  # one bidder: VCG pays the value q·budget = 0.75 · 150
+    h.call("deliver_result", w, task, 100_000)
+    h.block()
+    h.call("open_dispute", r, task)
+    h.blocks(1 + h.cfg.market.dispute.resolution_blocks)
+    assert h.market.tasks.status[task] == "disputed_lost"
+    assert int(h.ledger.staked[w]) == 0
+    assert int(h.ledger.reserved[w]) == 0  # the 10-token DID deposit covered part of the shortfall
+    assert h.market.staking.slashed == tokens(100) + tokens(10)
+    assert h.market.registry.did(w).deposit == 0
+
+
+def test_failures_are_announced_as_events():
+    h = _h()
+    seen = []
+    h.events.subscribe("ExtrinsicFailed", seen.append)
+    rec = h.call("submit_bid", h.acc["w1"], 7, tokens(1))
+    h.block()
+    assert seen and seen[0]["record"] == rec and seen[0]["error"] == "UnknownTask"
