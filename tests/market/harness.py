@@ -64,8 +64,8 @@ class Harness:
         recs = batch.payload if batch is not None else np.zeros(0, np.int64)
         self.number += 1
         ctx = BlockContext(block_id=self.number, number=self.number, t_authored=self.number * BLOCK_S,
-                           t=self.number * BLOCK_S + 12.0 if t is None else t, author_account=int(self.economy.validator_accounts[0]),
-                           fee_multiplier=1.0)
+                           t=self.number * BLOCK_S + 12.0 if t is None else t,
+                           author_account=int(self.economy.validator_accounts[0]), fee_multiplier=1.0)
         self.runtime.execute_block(ctx, recs)
         return ctx
 
