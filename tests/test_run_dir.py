@@ -74,11 +74,15 @@ def test_load_run_roundtrip_and_errors(tmp_path, baseline_run):
 
 
 def test_same_seed_identical_bytes_different_seed_differs(tmp_path):
-    over = ["scenario=baseline", "duration_s=900", "chain.n_validators=7"]
+    over = ["scenario=baseline", "duration_s=900", "chain.n_validators=7", "population.n_workers=12",
+            "population.n_requesters=6", "market.dispute.model=court", "population.quality_alpha=2"]
     a = run(compose([*over, "seed=11"])).write(tmp_path / "a")
     b = run(compose([*over, "seed=11"])).write(tmp_path / "b")
-    for name in TABLES:
-        assert (a / f"{name}.parquet").read_bytes() == (b / f"{name}.parquet").read_bytes(), name
+    files = sorted(p.name for p in a.glob("*.parquet"))
+    assert {f"{name}.parquet" for name in TABLES} | {"calls.parquet"} <= set(files)
+    assert len(pd.read_parquet(a / "tasks.parquet")) > 5 and len(pd.read_parquet(a / "supply.parquet")) > 100
+    for name in files:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
     ka, kb = (json.loads((d / "kpis.json").read_text()) for d in (a, b))
     assert ka["kpis"] == kb["kpis"] and ka["stats"] == kb["stats"]
     c = run(compose([*over, "seed=12"]))
