@@ -50,7 +50,7 @@ class Harness:
         self.number = 0
         self.log: list[tuple[str, dict[str, Any]]] = []
         for kind in ("TaskPosted", "TaskAssigned", "TaskDelivered", "TaskSettled", "TaskRefunded",
-                     "DisputeOpened", "DisputeResolved"):
+                     "DisputeOpened", "DisputeResolved", "ExtrinsicFailed"):
             self.events.subscribe(kind, lambda e, k=kind: self.log.append((k, e)))
 
     def call(self, name: str, origin: int, *args: int) -> int:

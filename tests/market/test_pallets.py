@@ -49,6 +49,8 @@ def _assert_failed_cleanly(h: Harness, rec: int, error: str) -> None:
     treasury_before = h.ledger.treasury
     h.block()
     assert h.result(rec) == error
+    failed = [e for k, e in h.log if k == "ExtrinsicFailed" and e["record"] == rec]
+    assert len(failed) == 1 and failed[0]["error"] == error and failed[0]["origin"] == origin
     fee = h.fee_of(rec)
     assert (h.free(origin), int(h.ledger.reserved[origin]), int(h.ledger.escrowed[origin]),
             int(h.ledger.staked[origin])) == (acct_before[0] - fee, *acct_before[1:])
