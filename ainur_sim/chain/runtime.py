@@ -2,9 +2,11 @@
 
 State is applied on finality (DESIGN §3). For each newly finalized block, in chain order:
 
-1. **Market calls** (records of the :class:`~ainur_sim.chain.extrinsics.CallBook`), in block order: the
-   origin pays its fee first (inclusion fee at the block's multiplier, split treasury/burn, plus its tip to
-   the block author); a call whose fee cannot be paid fails with ``Payment`` and changes nothing. Then the
+1. **Market calls** (records of the :class:`~ainur_sim.chain.extrinsics.CallBook`): first every origin
+   pays its call's fee, in block order (inclusion fee at the block's multiplier, split treasury/burn, plus
+   its tip to the block author) — one ledger batch per block, so a call's fee is withdrawn before the
+   block's calls run rather than just before its own; a call whose fee cannot be paid fails with
+   ``Payment`` and changes nothing. Then, in block order, the
    call filter (emergency pause) may reject it (``CallFiltered``), else it is dispatched to the pallet
    that registered it. A failed call keeps its fee, changes nothing else, is recorded with its error and
    announced as an ``ExtrinsicFailed`` event.
@@ -27,7 +29,7 @@ import numpy as np
 
 from ainur_sim.chain.balances import OP_FEE, OP_TRANSFER, Ledger, SupplyRecorder, share_to_ppb
 from ainur_sim.chain.calls import CALLS, FIRST_DYNAMIC_RECORD, FULL_NAMES, code_of
-from ainur_sim.chain.fees import FeeParams, inclusion_fee
+from ainur_sim.chain.fees import CALL_LENGTHS, FeeParams, inclusion_fee
 from ainur_sim.chain.pause import CallFilter
 from ainur_sim.record import ColumnStore
 
@@ -107,6 +109,10 @@ class Runtime:
         self.background_shortfall_blocks = 0
         """Finalized blocks whose background calls could not pay their fees."""
         self._ppb = share_to_ppb(self.fee_params.treasury_share)
+        limits = book.limits if book is not None else None
+        #: dispatch weight (s) and length (bytes) per call code, for pricing market calls
+        self._weights = np.array([limits.call_weights[c] if limits else 0.0 for c in CALLS])
+        self._lengths = np.array([CALL_LENGTHS[c] for c in CALLS], dtype=np.int64)
 
     def register(self, pallet: Pallet) -> None:
         """Route ``pallet.calls`` to ``pallet`` and run its ``on_finalize`` every block (registration order)."""
@@ -156,22 +162,28 @@ class Runtime:
             self.economy.supply.record(ctx.number)
 
     def _execute_market(self, ctx: BlockContext, rows: np.ndarray) -> tuple[int, int]:
-        """Fee, filter and dispatch of each market call; returns (inclusion fees, tips) they were priced at."""
+        """Fees, filter and dispatch of the block's market calls; returns (inclusion fees, tips) they were
+        priced at. The fees (and tips) of all of them are withdrawn first, in block order, in one ledger
+        batch; then the calls that paid are dispatched in block order."""
         book = self.book
         if book is None:
             raise RuntimeError("market call records need a CallBook")
-        priced_fees = priced_tips = 0
-        for i in rows.tolist():
-            code = book.code[i]
-            fee = int(inclusion_fee(book.weight_s(i), book.length_bytes(i), ctx.fee_multiplier, self.fee_params))
-            tip = book.tip[i]
-            priced_fees += fee
-            priced_tips += tip
-            if not self._charge(book.origin[i], fee, tip, ctx):
+        recs = rows.tolist()
+        codes = np.array([book.code[i] for i in recs], dtype=np.int64)
+        origins = np.array([book.origin[i] for i in recs], dtype=np.int64)
+        tips = np.array([book.tip[i] for i in recs], dtype=np.int64)
+        fees = np.asarray(inclusion_fee(self._weights[codes], self._lengths[codes], ctx.fee_multiplier,
+                                        self.fee_params), dtype=np.int64)
+        paid = self._charge(origins, fees, tips, ctx)
+        paused = (self.filter.paused(codes, np.full(codes.size, ctx.t_authored)) if self.filter.active
+                  else np.zeros(codes.size, dtype=bool))
+        for k, i in enumerate(recs):
+            code = int(codes[k])
+            if not paid[k]:
                 self.failed_payment[code] += 1
                 self._settle(i, "Payment", ctx)
                 continue
-            if self.filter.active and self.filter.paused(np.array([code]), np.array([ctx.t_authored]))[0]:
+            if paused[k]:
                 self.failed_paused[code] += 1
                 self._settle(i, "CallFiltered", ctx)
                 continue
@@ -182,7 +194,7 @@ class Runtime:
             else:
                 self.failed_dispatch[code] += 1
             self._settle(i, error, ctx)
-        return priced_fees, priced_tips
+        return int(fees.sum()), int(tips.sum())
 
     def _settle(self, record: int, error: str | None, ctx: BlockContext) -> None:
         """Record a market call's outcome; a failure is announced as an ``ExtrinsicFailed`` event."""
@@ -191,17 +203,19 @@ class Runtime:
             self.events.emit("ExtrinsicFailed", record=record, call=SHORT_NAMES[self.book.code[record]],
                              origin=self.book.origin[record], error=error, t=ctx.t)
 
-    def _charge(self, account: int, fee: int, tip: int, ctx: BlockContext) -> bool:
-        """``account`` pays ``fee`` (treasury/burn) and ``tip`` (to the author); all or nothing."""
+    def _charge(self, accounts: np.ndarray, fees: np.ndarray, tips: np.ndarray, ctx: BlockContext) -> np.ndarray:
+        """Each account pays its fee (treasury/burn, keep-alive) in one ordered batch, then the tip of every
+        call whose fee was paid goes to the block author; returns which fees were paid."""
         if self.economy is None:
-            return True
+            return np.ones(accounts.size, dtype=bool)
         led = self.economy.ledger
-        if fee and not led.pay_fee(account, fee, self.fee_params.treasury_share)[0]:
-            return False
-        self.fees_charged += fee
-        if tip and ctx.author_account >= 0 and led.transfer(account, ctx.author_account, tip, keep_alive=True)[0]:
-            self.tips_paid += tip
-        return True
+        paid, moved = led.apply(OP_FEE, accounts, -1, fees, self._ppb, keep_alive=True)
+        self.fees_charged += int(moved.sum())
+        tipped = paid & (tips > 0)
+        if tipped.any() and ctx.author_account >= 0:
+            _, moved = led.apply(OP_TRANSFER, accounts[tipped], ctx.author_account, tips[tipped], keep_alive=True)
+            self.tips_paid += int(moved.sum())
+        return paid
 
     def _execute_background(self, ctx: BlockContext, codes: np.ndarray, fees: int, tips: int) -> None:
         if codes.size == 0 and fees == 0 and tips == 0:

@@ -147,7 +147,8 @@ class Auction:
             rest = tb.budget[k] - pay
             if rest and not self.ledger.escrow_refund(tb.requester[k], rest, k)[0]:  # pragma: no cover
                 raise RuntimeError(f"escrow of task {k} short of its budget")
-            tb.status[k], tb.winner[k], tb.payment[k] = ASSIGNED, worker, pay
+            tb.set_status(k, ASSIGNED)
+            tb.winner[k], tb.payment[k] = worker, pay
             tb.deadline_block[k] = ctx.number + self.deadline_blocks
             self.staking.locks[worker] += 1
             self.events.emit("TaskAssigned", task=k, worker=worker, requester=tb.requester[k], payment=pay,
@@ -164,6 +165,6 @@ class Auction:
         tb = self.tasks
         if not self.ledger.escrow_refund(tb.requester[task], tb.budget[task], task)[0]:  # pragma: no cover
             raise RuntimeError(f"escrow of task {task} short of its budget")
-        tb.status[task] = status
+        tb.set_status(task, status)
         tb.t_settled[task] = ctx.t
         self.events.emit("TaskRefunded", task=task, requester=tb.requester[task], status=status, t=ctx.t)

@@ -112,7 +112,7 @@ class Escrow:
                 return "WrongState"
             if ctx.number > tb.deadline_block[task]:
                 return "DeadlinePassed"
-            tb.status[task] = DELIVERED
+            tb.set_status(task, DELIVERED)
             tb.quality[task] = min(max(a[1], 0), 10**6) / 1e6
             tb.delivered_block[task] = ctx.number
             tb.t_delivered[task] = ctx.t
@@ -152,7 +152,7 @@ class Escrow:
                 d = self._automated(task, right, ctx)
         else:
             d = self._automated(task, right, ctx)
-        tb.status[task] = DISPUTED
+        tb.set_status(task, DISPUTED)
         tb.dispute_due_block[task] = d.due_block
         self.disputes[task] = d
         self.events.emit("DisputeOpened", task=task, requester=tb.requester[task], worker=tb.winner[task],
@@ -250,7 +250,7 @@ class Escrow:
     def _finish(self, task: int, status: str, ctx: BlockContext, *, good: bool) -> None:
         tb = self.tasks
         worker = tb.winner[task]
-        tb.status[task] = status
+        tb.set_status(task, status)
         tb.t_settled[task] = ctx.t
         self.staking.locks[worker] -= 1
         if self.staking.locks[worker] <= 0:

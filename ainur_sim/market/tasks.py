@@ -47,6 +47,7 @@ class TaskBook:
         self.dispute_due_block: list[int] = []
         self.bids: list[dict[int, int]] = []  # worker account -> cost (base units)
         self.open_ids: list[int] = []  # tasks in bidding, in posting order
+        self._by_status: dict[str, set[int]] = {}  # active statuses only: the per-block hooks' work lists
 
     def __len__(self) -> int:
         return len(self.requester)
@@ -64,6 +65,7 @@ class TaskBook:
         self.t_posted.append(t_posted)
         self.close_block.append(close_block)
         self.status.append(OPEN)
+        self._by_status.setdefault(OPEN, set()).add(k)
         self.winner.append(-1)
         self.payment.append(0)
         self.t_cleared.append(math.nan)
@@ -81,9 +83,18 @@ class TaskBook:
     def exists(self, task: int) -> bool:
         return 0 <= task < len(self.requester)
 
+    def set_status(self, task: int, status: str) -> None:
+        """Move ``task`` to ``status`` (keeps the per-status index of active tasks)."""
+        old = self.status[task]
+        if old in self._by_status:
+            self._by_status[old].discard(task)
+        self.status[task] = status
+        if status in ACTIVE:
+            self._by_status.setdefault(status, set()).add(task)
+
     def in_status(self, status: str) -> list[int]:
-        """Ids of the tasks currently in ``status``."""
-        return [k for k, s in enumerate(self.status) if s == status]
+        """Ids of the tasks currently in an active ``status``, ascending."""
+        return sorted(self._by_status.get(status, ()))
 
     def frame(self) -> pd.DataFrame:
         """``tasks.parquet``: the contract's columns plus capability, threshold, bids and lifecycle times."""
