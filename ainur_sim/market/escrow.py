@@ -255,7 +255,7 @@ class Escrow:
         self.staking.locks[worker] -= 1
         if self.staking.locks[worker] <= 0:
             del self.staking.locks[worker]
-        self.reputation.ensure(worker + 1)
+        self.reputation.ensure(max(worker, tb.requester[task]) + 1)
         self.reputation.record(np.array([worker]), np.array([1.0 if good else 0.0]), ctx.t,
                                raters=np.array([tb.requester[task]]))
         self.events.emit("TaskSettled", task=task, worker=worker, requester=tb.requester[task], status=status,

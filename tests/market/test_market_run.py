@@ -108,3 +108,23 @@ def test_books_balance_under_faults(overrides):
         off = res.extra_tables["offences"]
         expected = int(np.floor(off["slash_fraction"].to_numpy() * bond).sum())
         assert slashed == min(expected, slashed) and slashed <= expected
+
+
+@pytest.mark.parametrize("overrides", [
+    ["market.reputation.model=ema"], ["market.reputation.model=eigentrust"],
+    ["market.mechanism=second_price"], ["market.mechanism=first_price"], ["market.mechanism=posted_price"],
+    ["market.mechanism=greedy"],
+], ids=lambda o: o[0].split("=")[1])
+def test_every_mechanism_and_reputation_model_runs_on_the_chain(overrides):
+    res = _run("duration_s=1200", "load.tps=20", *overrides)
+    t = res.tasks
+    paid = t["status"].isin(["completed", "disputed_won"])
+    assert paid.sum() > 5
+    assert (t.loc[paid, "payment"] <= t.loc[paid, "budget"]).all()
+    if overrides[0].endswith("first_price"):  # pay-as-bid: winners get their own bid
+        calls = res.extra_tables["calls"]
+        bids = calls[(calls["call"] == "auction.submit_bid") & (calls["status"] == "ok")]
+        asked = {(int(a), int(o)): int(c) for a, o, c in zip(bids["a0"], bids["origin"], bids["a1"], strict=True)}
+        won = t[t["winner"] >= 0]
+        assert all(asked[(int(k), int(w))] == int(p)
+                   for k, w, p in zip(won["task_id"], won["winner"], won["payment"], strict=True))
