@@ -235,32 +235,90 @@ class FeesConfig:
 
 
 @dataclass
+class WaveConfig:
+    """An onboarding wave: ``workers`` and ``requesters`` join, spread uniformly over ``spread_s`` from ``t_s``."""
+
+    t_s: float = 0.0
+    workers: int = 0
+    requesters: int = 0
+    spread_s: float = 600.0
+
+
+@dataclass
+class WindowConfig:
+    """A time window of the run, seconds."""
+
+    start_s: float = 0.0
+    duration_s: float = 0.0
+
+
+@dataclass
 class PopulationConfig:
-    """The market's users: how many, their money, and how they behave (the market workload).
+    """The market's users: who joins when, their money, and how they behave.
 
     Times are simulated seconds; amounts are tokens (converted to integer base units at build time).
+    ``n_workers``/``n_requesters`` join at ``onboarding_s`` (requesters start posting at ``market_start_s``);
+    ``waves`` add more; ``growth_*`` add a logistic adoption curve. ``strategy_mix`` gives the workers'
+    strategies by share (``agents/strategies.py``).
     """
 
     n_workers: int = 0
     n_requesters: int = 0
-    n_capabilities: int = 4  # task types; each worker holds 1..n of them
-    onboarding_s: float = 0.0  # workers register, stake and get verified from here
+    onboarding_s: float = 0.0  # the initial agents join from here (spread over onboarding_spread_s)
+    onboarding_spread_s: float = 600.0
     market_start_s: float = 0.0  # requesters start posting tasks here
-    tasks_per_hour: float = 60.0  # all requesters together (Poisson)
+    waves: list[WaveConfig] = field(default_factory=list)
+    growth_workers: int = 0  # more workers joining along a logistic curve
+    growth_requesters: int = 0
+    growth_midpoint_s: float = 3 * 86400.0
+    growth_width_s: float = 86400.0
+    idle_workers: int = 0  # workers that exist (accounts, genesis) but never act
+    mean_active_days: float = 84.0  # exponential activity lifetime: 70 % still active after 30 days
+    n_capabilities: int = 4  # task types; each worker holds 1..n of them
+    tasks_per_requester_hour: float = 2.0  # mean task rate of an active requester (lognormal spread)
+    requester_rate_sigma: float = 0.5
+    task_daily_amplitude: float = 0.3  # daily cycle of task posting (peak at load.peak_hour)
     budget_tokens: float = 50.0  # median task budget (lognormal, sigma budget_sigma)
     budget_sigma: float = 0.5
-    worker_tokens: float = 500.0  # genesis balance of each worker
+    quality_threshold: float = 0.7  # requesters' quality threshold
+    max_wait_s: float = 3600.0  # requesters' patience until clearing (else the task expires)
+    worker_tokens: float = 500.0  # genesis balance of each worker identity
     requester_tokens: float = 5_000.0  # genesis balance of each requester
-    stake_tokens: float = 200.0  # what each worker stakes when onboarding
+    stake_tokens: float = 200.0  # what each worker identity stakes when onboarding
+    capacity: int = 3  # tasks a worker holds at once
     cost_share: float = 0.5  # a worker's cost for a task, as a share of the median budget (mean, ±50 %)
-    quality_alpha: float = 9.0  # worker quality ~ Beta(alpha, beta): the chance a delivery meets the threshold
+    quality_alpha: float = 9.0  # honest worker quality ~ Beta(alpha, beta): chance a delivery meets the threshold
     quality_beta: float = 1.0
     work_s: float = 600.0  # mean time from allocation to delivery (exponential)
-    non_delivery_prob: float = 0.02  # a winner never delivers
+    non_delivery_prob: float = 0.02  # an honest winner never delivers
     dispute_prob: float = 0.9  # a requester disputes a delivery below its quality threshold
     frivolous_dispute_prob: float = 0.01  # ... and a good one
     release_prob: float = 0.7  # a requester releases a good delivery at once (else it auto-releases)
-    verifier_up: bool = True  # the third-party capability verifier answers
+    strategy_mix: dict[str, float] = field(default_factory=lambda: {  # every strategy listed: overridable by key
+        "truthful": 1.0, "shading": 0.0, "underbid": 0.0, "collusion": 0.0, "sybil": 0.0, "lazy": 0.0,
+        "malicious": 0.0, "whitewash": 0.0, "on_off": 0.0})
+    shade: float = 0.3  # shading: ask = cost × (1 + shade)
+    underbid: float = 0.3  # underbidding / malicious: ask = cost × (1 − underbid)
+    ring_size: int = 5  # collusion: members per ring
+    ring_reserve: float = 0.7  # collusion: the ring's shared reserve, share of the budget
+    sybil_identities: int = 3  # sybil: DIDs per principal
+    whitewash_below: float = 0.4  # whitewashing: leave and re-register when reputation falls below
+    on_period_s: float = 6 * 3600.0  # on-off: honest for this long ...
+    off_period_s: float = 2 * 3600.0  # ... then defecting for this long
+    verifier_outages: list[WindowConfig] = field(default_factory=list)  # the verifier answers nothing
+    collect_every_s: float = 3600.0  # DataCollector period
+
+    def joining_workers(self) -> int:
+        """Workers (principals) that join during a run: initial, waves and growth (idle ones excluded)."""
+        return self.n_workers + sum(w.workers for w in self.waves) + self.growth_workers
+
+    def joining_requesters(self) -> int:
+        """Requesters that join during a run: initial, waves and growth."""
+        return self.n_requesters + sum(w.requesters for w in self.waves) + self.growth_requesters
+
+    def any_agents(self) -> bool:
+        """Whether the run has market participants (then the market pallets and the population exist)."""
+        return self.joining_workers() + self.joining_requesters() + self.idle_workers > 0
 
 
 @dataclass
@@ -511,10 +569,31 @@ RANGES: dict[str, Range] = {
     "fees.min_multiplier": Range(0, 1e6, lo_open=True),
     "population.n_workers": Range(0, 10_000_000, integer=True),
     "population.n_requesters": Range(0, 10_000_000, integer=True),
-    "population.n_capabilities": Range(1, 64, integer=True),
+    "population.n_capabilities": Range(1, 62, integer=True),
     "population.onboarding_s": Range(0, 366 * 86400),
+    "population.onboarding_spread_s": Range(0, 366 * 86400),
     "population.market_start_s": Range(0, 366 * 86400),
-    "population.tasks_per_hour": Range(0, 1e7),
+    "population.growth_workers": Range(0, 10_000_000, integer=True),
+    "population.growth_requesters": Range(0, 10_000_000, integer=True),
+    "population.growth_midpoint_s": Range(0, 366 * 86400),
+    "population.growth_width_s": Range(0, 366 * 86400, lo_open=True),
+    "population.idle_workers": Range(0, 10_000_000, integer=True),
+    "population.mean_active_days": Range(0, 1e6, lo_open=True),
+    "population.tasks_per_requester_hour": Range(0, 1e5),
+    "population.requester_rate_sigma": Range(0, 5),
+    "population.task_daily_amplitude": Range(0, 1),
+    "population.quality_threshold": Range(0, 1),
+    "population.max_wait_s": Range(0, 366 * 86400),
+    "population.capacity": Range(1, 10_000, integer=True),
+    "population.shade": Range(0, 10),
+    "population.underbid": Range(0, 1, hi_open=True),
+    "population.ring_size": Range(1, 10_000, integer=True),
+    "population.ring_reserve": Range(0, 1),
+    "population.sybil_identities": Range(1, 1000, integer=True),
+    "population.whitewash_below": Range(0, 1),
+    "population.on_period_s": Range(0, 1e9, lo_open=True),
+    "population.off_period_s": Range(0, 1e9),
+    "population.collect_every_s": Range(1, 1e9),
     "population.budget_tokens": Range(0, 1e6, lo_open=True),
     "population.budget_sigma": Range(0, 5),
     "population.worker_tokens": Range(0, 1e6),
@@ -683,14 +762,27 @@ def validate(cfg: Config) -> None:
     if ld.tps > 0 and not cfg.finality.enabled:
         raise ConfigError("load.tps", "transactions need finality to settle; allowed: 0 when finality.enabled=false")
     pop = cfg.population
-    if (pop.n_workers or pop.n_requesters) and not cfg.finality.enabled:
+    if pop.any_agents() and not cfg.finality.enabled:
         raise ConfigError("population.n_workers", "market calls need finality to execute; allowed: 0 workers and "
                                                   "requesters when finality.enabled=false")
     if cfg.market.dispute.initial_jurors % 2 == 0:
         raise ConfigError("market.dispute.initial_jurors",
                           f"got {cfg.market.dispute.initial_jurors}; allowed: an odd integer >= 1")
+    from ainur_sim.agents.strategies import STRATEGIES, worker_identities
+
+    mix = dict(pop.strategy_mix)
+    if not mix or any(k not in STRATEGIES for k in mix) or any(v < 0 for v in mix.values()) or sum(mix.values()) <= 0:
+        raise ConfigError("population.strategy_mix", f"got {mix}; allowed: shares >= 0 (positive sum) of "
+                                                     f"{', '.join(STRATEGIES)}")
+    for i, w in enumerate(pop.waves):
+        if w.t_s < 0 or w.workers < 0 or w.requesters < 0 or w.spread_s < 0:
+            raise ConfigError(f"population.waves[{i}]", f"got {w}; allowed: t_s >= 0, workers >= 0, "
+                                                        "requesters >= 0, spread_s >= 0")
+    for i, w in enumerate(pop.verifier_outages):
+        _check_window(f"population.verifier_outages[{i}]", w.start_s, w.duration_s, duration)
+    n_req = pop.joining_requesters()
     genesis = (cfg.economics.background_tokens + n * cfg.economics.validator_bond_tokens
-               + pop.n_workers * pop.worker_tokens + pop.n_requesters * pop.requester_tokens
+               + worker_identities(pop) * pop.worker_tokens + n_req * pop.requester_tokens
                + cfg.market.registry.verifier_tokens)
     if genesis > GENESIS_CAP_TOKENS:
         raise ConfigError("economics.background_tokens",

@@ -17,7 +17,7 @@ import simpy
 from omegaconf import DictConfig, OmegaConf
 
 from ainur_sim import schemas
-from ainur_sim.agents.basic import BasicPopulation
+from ainur_sim.agents.population import MarketPopulation
 from ainur_sim.chain.blocktree import BlockTree, finality_is_safe, fork_stats
 from ainur_sim.chain.connectivity import Connectivity
 from ainur_sim.chain.economy import ValidatorSlashing, build_economy, tokens
@@ -61,12 +61,25 @@ def to_config(cfg: Config | DictConfig | Mapping[str, Any]) -> Config:
     return typed
 
 
+class CountingEnvironment(simpy.Environment):
+    """A SimPy environment that counts the events it processes (the kernel's work, for activation-cost
+    comparisons that do not depend on the machine)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events_processed = 0
+
+    def step(self) -> None:
+        self.events_processed += 1
+        super().step()
+
+
 @dataclass
 class World:
     """Everything a run is made of, built once from the config."""
 
     cfg: Config
-    env: simpy.Environment
+    env: CountingEnvironment
     streams: Streams
     network: Network
     availability: Availability
@@ -77,7 +90,7 @@ class World:
     offline: np.ndarray
     economy: Economy | None = None
     market: Market | None = None
-    population: BasicPopulation | None = None
+    population: MarketPopulation | None = None
 
 
 MARKET_KPIS = ("task_completion_rate", "task_success_rate", "agents_registered", "tvl_escrow", "daily_tx_value",
@@ -108,7 +121,7 @@ def build_connectivity(cfg: Config, network: Network, streams: Streams) -> Conne
 def build_world(cfg: Config) -> World:
     """rng streams → network → validators (stake, availability) → block production."""
     streams = Streams(cfg.seed)
-    env = simpy.Environment()
+    env = CountingEnvironment()
     ch, net = cfg.chain, cfg.network
     n = ch.n_validators
     network = build_network(
@@ -165,14 +178,31 @@ def build_world(cfg: Config) -> World:
         grandpa.listeners.append(txflow.on_finalized)
         if has_market(cfg):
             market = Market.build(cfg, runtime, economy, book, events, streams.generator("market.disputes"))
-            population = BasicPopulation(cfg, env, market, streams.generator("agents.population"))
+            population = MarketPopulation(cfg, env, market, streams.generator("agents.population"),
+                                          list(net.regions), list(net.region_weights))
     return World(cfg, env, streams, network, availability, tree, production, grandpa, txflow, offline, economy,
                  market, population)
 
 
+def population_stats(pop: MarketPopulation, duration_s: float) -> dict[str, Any]:
+    """Adoption and activity figures of the population at the end of a run."""
+    joined = pop.join <= duration_s
+    principals = np.unique(pop.principal[joined])
+    out: dict[str, Any] = {
+        "workers_joined": int(principals.size), "worker_identities_joined": int(joined.sum()),
+        "requesters_joined": int((pop.r_join <= duration_s).sum()),
+        "workers_active_end": int(pop.active_workers(duration_s).sum()),
+        "agent_activations": pop.activations, "tasks_submitted": pop.tasks_submitted,
+        "verifier_delayed_requests": pop.verifier.delayed,
+        "regions_with_agents": int(np.unique(pop.region[joined]).size) if joined.any() else 0,
+        "whitewash_attempts": sum(w.whitewash_attempts for w in pop.workers),
+    }
+    return out
+
+
 def has_market(cfg: Config) -> bool:
     """Whether the run has market participants (then the market pallets and the population are built)."""
-    return cfg.population.n_workers > 0 or cfg.population.n_requesters > 0
+    return cfg.population.any_agents()
 
 
 def load_schedule(cfg: Config) -> LoadSchedule:
@@ -260,6 +290,7 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
     else:
         reasons["uptime"] = "run shorter than the uptime criteria's warm-up"
     stats: dict[str, Any] = {
+        "kernel_events": world.env.events_processed,
         "slots": world.production.slots_run,
         "blocks_authored": len(blocks),
         "canonical_blocks": int(blocks["canonical"].sum()),
@@ -313,6 +344,8 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
         tasks = world.market.tasks.frame()
         agents = world.population.frame()
         extra["calls"] = world.market.book.frame()
+        extra["agents_series"] = world.population.series()
+        stats.update(population_stats(world.population, duration))
     else:
         for key in MARKET_KPIS:
             reasons[key] = "no market participants (population.n_workers = n_requesters = 0)"

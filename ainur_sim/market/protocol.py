@@ -89,6 +89,13 @@ class Market:
         escrow = Escrow(ledger, book, events, tasks, staking=staking, reputation=rep, params=params, rng=rng)
         for pallet in (registry, staking, auction, escrow):
             runtime.register(pallet)
+
+        def fresh_identity(e: dict[str, Any]) -> None:  # a re-created DID starts from the prior
+            if e["registrations"] > 1:
+                rep.ensure(int(e["account"]) + 1)
+                rep.reset(np.array([int(e["account"])]))
+
+        events.subscribe("DidRegistered", fresh_identity)
         return cls(economy, book, events, tasks, registry, staking, auction, escrow, rep, verifier)
 
     # --- measurement ---------------------------------------------------------------------------------

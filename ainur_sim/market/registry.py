@@ -82,7 +82,8 @@ class Registry:
         d.status, d.deposit, d.claimed, d.verified = ACTIVE, self.deposit, max(args[0], 0), 0
         d.t_registered = ctx.t
         d.registrations += 1
-        self.events.emit("DidRegistered", account=origin, capabilities=d.claimed, t=ctx.t)
+        self.events.emit("DidRegistered", account=origin, capabilities=d.claimed, registrations=d.registrations,
+                         t=ctx.t)
         return None
 
     def _update_did(self, origin: int, args: tuple[int, ...], ctx: BlockContext) -> str | None:

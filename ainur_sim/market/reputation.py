@@ -58,6 +58,10 @@ class ReputationModel(Protocol):
 
     def evidence(self, agents: np.ndarray, t: float | None = None) -> np.ndarray: ...
 
+    def reset(self, agents: np.ndarray) -> None:
+        """Forget all evidence about ``agents`` (a re-created identity starts from the prior)."""
+        ...
+
 
 # --------------------------------------------------------------------------------------------------
 # Shared helpers
@@ -202,6 +206,11 @@ class BetaReputation:
         np.add.at(self._r, a, decay * w * x)
         np.add.at(self._s, a, decay * w * (1.0 - x))
 
+    def reset(self, agents: np.ndarray) -> None:
+        a = _agent_ids(np.asarray(agents), self._n)
+        self._r[a] = 0.0
+        self._s[a] = 0.0
+
     def score(self, agents: np.ndarray, t: float = 0.0) -> np.ndarray:
         a = _agent_ids(agents, self._n)
         a0, b0 = self.prior
@@ -294,6 +303,12 @@ class ExponentialReputation:
         self._t_last[unique] = tf
         np.add.at(self._sum, a, w * x)
         np.add.at(self._weight, a, w)
+
+    def reset(self, agents: np.ndarray) -> None:
+        a = _agent_ids(np.asarray(agents), self._n)
+        self._sum[a] = 0.0
+        self._weight[a] = 0.0
+        self._t_last[a] = -np.inf
 
     def score(self, agents: np.ndarray, t: float) -> np.ndarray:
         a = _agent_ids(agents, self._n)
@@ -444,6 +459,15 @@ class EigenTrustReputation:
         self.iterations = it
         self._trust = t
         return t
+
+    def reset(self, agents: np.ndarray) -> None:
+        """Drop every feedback edge about ``agents`` (what they said about others stays)."""
+        a = _agent_ids(np.asarray(agents), self._n)
+        i, j, w = self.local_trust()
+        keep = ~np.isin(j, a)
+        self._edge_i, self._edge_j, self._edge_s = i[keep], j[keep], w[keep]
+        self._received[a] = 0.0
+        self._trust = None
 
     def score(self, agents: np.ndarray, t: float = 0.0) -> np.ndarray:
         a = _agent_ids(agents, self._n)

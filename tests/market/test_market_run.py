@@ -11,7 +11,7 @@ from ainur_sim.chain.economy import tokens
 from ainur_sim.schemas import SUPPLY, TASKS
 
 MARKET = ["scenario=baseline", "api.enabled=false", "population.n_workers=30", "population.n_requesters=15",
-          "population.tasks_per_hour=120", "output.check_invariants=true"]
+          "population.tasks_per_requester_hour=8", "output.check_invariants=true"]
 
 
 def _run(*overrides: str):

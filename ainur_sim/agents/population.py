@@ -1,0 +1,281 @@
+"""The market's population as a Mesa 3 model, activated event-driven by the SimPy kernel.
+
+Agents (``Worker``, ``Requester``, ``Verifier``) are Mesa agents in the model's AgentSets; their attributes
+that decisions need in bulk live in numpy arrays on the model (one row per worker identity / requester),
+so the hot decision — which workers bid on a task, and at what price — is one vectorized pass. Nothing
+loops over all agents per block: the kernel wakes the model only
+
+* at joining times (one process walks the sorted joins of every principal),
+* at task arrivals (one Poisson process for all requesters, thinned by the daily cycle and by who is
+  active),
+* on runtime events (``TaskPosted`` → the vectorized bid; ``TaskAssigned``, ``TaskDelivered``,
+  ``TaskSettled``, ``DidRegistered``, ``CredentialIssued``, ``DidDeactivated`` → the agent concerned),
+* on bare timeouts scheduled by agents (deliveries, credentials), and
+* every ``collect_every_s`` for the DataCollector.
+
+Agents act only by submitting calls through the CallBook (the RPC client) and see only events.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import mesa
+import numpy as np
+import pandas as pd
+import simpy
+
+from ainur_sim.agents.adoption import joining_times, lifetimes
+from ainur_sim.agents.requester import Requester
+from ainur_sim.agents.strategies import LOW_QUALITY_AB, STRATEGIES, SYBIL, asks, assign
+from ainur_sim.agents.verifier import Verifier
+from ainur_sim.agents.worker import Worker
+from ainur_sim.chain.economy import tokens
+from ainur_sim.chain.load import LoadSchedule
+
+if TYPE_CHECKING:
+    from ainur_sim.config import Config
+    from ainur_sim.market.protocol import Market
+
+NEVER = np.inf
+
+
+class MarketPopulation(mesa.Model):
+    """Workers, requesters and the verifier of one run."""
+
+    def __init__(self, cfg: Config, env: simpy.Environment, market: Market, rng: np.random.Generator,
+                 regions: list[str], region_weights: list[float]) -> None:
+        super().__init__(rng=rng)
+        self.cfg = cfg
+        self.env = env
+        self.market = market
+        pop = cfg.population
+        ledger = market.economy.ledger
+        n_cap = pop.n_capabilities
+        self.budget_median = tokens(pop.budget_tokens)
+
+        # --- workers: principals → identities (sybils hold several) ---------------------------------
+        n_principals = pop.joining_workers()
+        strat_p = assign(n_principals, dict(pop.strategy_mix), self.rng)
+        copies = np.where(strat_p == SYBIL, pop.sybil_identities, 1)
+        principal = np.repeat(np.arange(n_principals, dtype=np.int64), copies)
+        n_idle = pop.idle_workers
+        principal = np.concatenate([principal, n_principals + np.arange(n_idle, dtype=np.int64)])
+        n_w = principal.size
+        self.principal = principal
+        self.strategy = np.concatenate([np.repeat(strat_p, copies), np.zeros(n_idle, np.int64)])
+        join_p = joining_times(pop, "workers", self.rng)
+        self.join = np.concatenate([np.repeat(join_p, copies), np.full(n_idle, NEVER)])
+        self.leave = self.join + np.repeat(lifetimes(n_principals + n_idle, pop.mean_active_days, self.rng),
+                                           np.concatenate([copies, np.ones(n_idle, np.int64)]))
+        caps_p = self.rng.random((n_principals + n_idle, n_cap)) < 0.5
+        caps_p[np.arange(caps_p.shape[0]), self.rng.integers(0, n_cap, caps_p.shape[0])] = True
+        cost_p = self.rng.uniform(0.5, 1.5, (caps_p.shape[0], n_cap)) * pop.cost_share * self.budget_median
+        qual_p = self.rng.beta(pop.quality_alpha, pop.quality_beta, caps_p.shape[0])
+        low_p = self.rng.beta(*LOW_QUALITY_AB, caps_p.shape[0])
+        self.caps, self.cost = caps_p[principal], cost_p[principal]
+        self.quality, self.low_quality = qual_p[principal], low_p[principal]
+        self.verified = np.zeros((n_w, n_cap), dtype=bool)
+        self.load = np.zeros(n_w, dtype=np.int64)
+        self.accounts = ledger.create_accounts(n_w)
+        funded = self.accounts[: n_w - n_idle]  # idle workers exist but hold nothing
+        if funded.size and pop.worker_tokens > 0:
+            ledger.apply("genesis", funded, -1, tokens(pop.worker_tokens))
+        w_regions = self.rng.choice(len(regions), n_principals + n_idle, p=np.asarray(region_weights)
+                                    / np.sum(region_weights))
+        self.region = np.asarray(regions, dtype=object)[w_regions[principal]] if n_w else np.zeros(0, object)
+        self.workers = [Worker(self, i, int(self.accounts[i]), int(principal[i]), int(self.strategy[i]))
+                        for i in range(n_w)]
+        self._worker_of = {int(a): w for a, w in zip(self.accounts, self.workers, strict=True)}
+
+        # --- requesters --------------------------------------------------------------------------------
+        r_join = joining_times(pop, "requesters", self.rng)
+        n_r = r_join.size
+        self.r_join, self.r_leave = r_join, r_join + lifetimes(n_r, pop.mean_active_days, self.rng)
+        rate = self.rng.lognormal(0.0, pop.requester_rate_sigma, n_r)
+        self.r_rate = rate / rate.mean() if n_r else rate
+        self.r_accounts = ledger.create_accounts(n_r)
+        if n_r and pop.requester_tokens > 0:
+            ledger.apply("genesis", self.r_accounts, -1, tokens(pop.requester_tokens))
+        self.r_region = np.asarray(regions, dtype=object)[
+            self.rng.choice(len(regions), n_r, p=np.asarray(region_weights) / np.sum(region_weights))]
+        self.requesters = [Requester(self, i, int(self.r_accounts[i]), float(self.r_rate[i])) for i in range(n_r)]
+        self._requester_of = {int(a): r for a, r in zip(self.r_accounts, self.requesters, strict=True)}
+        self.verifier = Verifier(self, market.verifier)
+
+        self.tasks_submitted = 0
+        self.activations = 0
+        """Agent activations (joins, task arrivals, event reactions, timers) — the model's own event count."""
+        self._daily = LoadSchedule(tps=1.0, daily_amplitude=pop.task_daily_amplitude, peak_hour=cfg.load.peak_hour)
+        self.datacollector = mesa.DataCollector(model_reporters={
+            "t": lambda m: m.env.now,
+            "workers_active": lambda m: int(m.active_workers(m.env.now).sum()),
+            "requesters_active": lambda m: int(m.active_requesters(m.env.now).sum()),
+            "dids_active": lambda m: sum(1 for d in m.market.registry.dids.values() if d.status == 1),
+            "verified_agents": lambda m: m.market.registry.n_verified(),
+            "tasks_posted": lambda m: len(m.market.tasks),
+            "tasks_submitted": lambda m: m.tasks_submitted,
+            "worker_stake_tokens": lambda m: float(m.market.economy.ledger.staked[m.accounts].sum()) / 1e12
+            if m.accounts.size else 0.0,
+        })
+        ev = market.events
+        ev.subscribe("TaskPosted", self._on_posted)
+        ev.subscribe("TaskAssigned", self._route("on_assigned", worker=True))
+        ev.subscribe("TaskSettled", self._route("on_settled", worker=True))
+        ev.subscribe("TaskDelivered", self._route("on_delivered", worker=False))
+        ev.subscribe("DidRegistered", self._on_registered)
+        ev.subscribe("CredentialIssued", self._on_credential)
+        ev.subscribe("DidDeactivated", self._on_deactivated)
+        env.process(self._joins())
+        if n_r and pop.tasks_per_requester_hour > 0:
+            env.process(self._arrivals())
+        env.process(self._collect())
+
+    # --- the kernel's handles ------------------------------------------------------------------------
+    def later(self, delay: float, fn: Any, *args: Any) -> None:
+        """Call ``fn(*args)`` after ``delay`` simulated seconds (one bare timeout, no process)."""
+        def fire(_e: simpy.Event) -> None:
+            self.activations += 1
+            fn(*args)
+
+        self.env.timeout(max(float(delay), 0.0)).callbacks.append(fire)
+
+    def submit(self, call: str, origin: int, args: tuple[int, ...]) -> int:
+        """Submit a call through the RPC client now."""
+        return self.market.book.submit(call, origin, self.env.now, args)
+
+    def active_workers(self, t: float) -> np.ndarray:
+        return (self.join <= t) & (t < self.leave)
+
+    def active_requesters(self, t: float) -> np.ndarray:
+        return (self.r_join <= t) & (t < self.r_leave)
+
+    # --- processes -----------------------------------------------------------------------------------
+    def _joins(self):  # noqa: ANN202 - SimPy generator
+        """Principals join in time order: workers register, stake and claim capabilities."""
+        order = np.argsort(self.join, kind="stable")
+        order = order[np.isfinite(self.join[order])]
+        for i in order.tolist():
+            wait = self.join[i] - self.env.now
+            if wait > 0:
+                yield self.env.timeout(wait)
+            self.activations += 1
+            self.register(i)
+            stake = tokens(self.cfg.population.stake_tokens)
+            if stake:
+                self.submit("stake_reputation", int(self.accounts[i]), (stake,))
+
+    def register(self, i: int) -> None:
+        """Worker identity ``i`` registers its DID claiming its capabilities."""
+        mask = int(sum(1 << c for c in np.flatnonzero(self.caps[i]).tolist()))
+        self.submit("register_agent", int(self.accounts[i]), (mask,))
+
+    def _arrivals(self):  # noqa: ANN202 - SimPy generator
+        """Task requests: a Poisson process at the peak rate of all requesters, thinned to the active ones'
+        rate under the daily cycle; the requester is drawn in proportion to its rate."""
+        pop = self.cfg.population
+        yield self.env.timeout(pop.market_start_s)
+        per_s = pop.tasks_per_requester_hour / 3600.0
+        peak = per_s * float(self.r_rate.sum()) * (1.0 + pop.task_daily_amplitude)
+        while True:
+            yield self.env.timeout(self.rng.exponential(1.0 / peak))
+            t = self.env.now
+            active = self.active_requesters(t)
+            rates = np.where(active, self.r_rate, 0.0) * per_s
+            lam = float(rates.sum()) * float(self._daily.rate(np.array([t]))[0])
+            if self.rng.random() * peak >= lam:
+                continue
+            self.activations += 1
+            who = int(self.rng.choice(rates.size, p=rates / rates.sum()))
+            cap = int(self.rng.integers(0, pop.n_capabilities))
+            budget = max(int(self.budget_median * self.rng.lognormal(0.0, pop.budget_sigma)), 1)
+            self.tasks_submitted += 1
+            self.submit("post_task", int(self.r_accounts[who]),
+                        (cap, budget, int(pop.quality_threshold * 1e6), int(pop.max_wait_s)))
+
+    def _collect(self):  # noqa: ANN202 - SimPy generator
+        while True:
+            self.datacollector.collect(self)
+            yield self.env.timeout(self.cfg.population.collect_every_s)
+
+    # --- reactions -----------------------------------------------------------------------------------
+    def _route(self, method: str, *, worker: bool):  # noqa: ANN202 - returns a handler
+        """An event handler calling ``method`` of the worker (or requester) the event names."""
+        key = "worker" if worker else "requester"
+        table = self._worker_of if worker else self._requester_of
+
+        def handler(e: dict[str, Any]) -> None:
+            agent = table.get(int(e[key]))
+            if agent is not None:
+                self.activations += 1
+                getattr(agent, method)(e)
+
+        return handler
+
+    def _on_posted(self, e: dict[str, Any]) -> None:
+        """Every eligible worker prices the task; the cheapest ``max_bidders`` asks are submitted."""
+        if not self.workers:
+            return
+        self.activations += 1
+        t = self.env.now
+        cap, budget, task = int(e["capability"]), int(e["budget"]), int(e["task"])
+        st = self.market.staking
+        staked = self.market.economy.ledger.staked[self.accounts]
+        cost = self.cost[:, cap]
+        ask = asks(self.strategy, cost, float(budget), self.cfg.population)
+        ok = (self.active_workers(t) & self.verified[:, cap] & (staked >= st.min_stake)
+              & (budget <= st.max_value_per_stake * staked) & (self.load < self.cfg.population.capacity)
+              & (ask < budget) & (ask > 0) & (self.accounts != int(e["requester"])))
+        idx = np.flatnonzero(ok)
+        k = self.cfg.market.auction.max_bidders
+        if idx.size > k:
+            idx = idx[np.argsort(ask[idx], kind="stable")[:k]]
+        for i in idx.tolist():
+            self.submit("submit_bid", int(self.accounts[i]), (task, int(ask[i]), int(cost[i])))
+
+    def _on_registered(self, e: dict[str, Any]) -> None:
+        self.activations += 1
+        self.verifier.on_registered(e)
+
+    def _on_credential(self, e: dict[str, Any]) -> None:
+        w = self._worker_of.get(int(e["account"]))
+        if w is not None:
+            self.verified[w.index, int(e["capability"])] = True
+
+    def _on_deactivated(self, e: dict[str, Any]) -> None:
+        w = self._worker_of.get(int(e["account"]))
+        if w is not None:
+            self.activations += 1
+            self.verified[w.index] = False
+            w.on_deactivated()
+
+    # --- output --------------------------------------------------------------------------------------
+    def frame(self) -> pd.DataFrame:
+        """``agents.parquet``: one row per agent identity at the end of the run."""
+        m = self.market
+        led = m.economy.ledger
+        n_w, n_r = len(self.workers), len(self.requesters)
+        ids = np.concatenate([self.accounts, self.r_accounts, [m.verifier]]).astype(np.int64)
+        m.reputation.ensure(int(ids.max()) + 1)
+        rep = np.full(ids.size, np.nan)
+        if n_w:
+            rep[:n_w] = m.reputation.score(self.accounts.astype(np.int64), self.env.now)
+        kind = ["worker"] * n_w + ["requester"] * n_r + ["verifier"]
+        strategy = [STRATEGIES[s] for s in self.strategy.tolist()] + [""] * (n_r + 1)
+        regs = m.registry
+        return pd.DataFrame({
+            "agent_id": ids, "kind": pd.Series(kind, dtype=object), "strategy": pd.Series(strategy, dtype=object),
+            "reputation": rep, "stake": led.staked[ids].astype(np.int64), "balance": led.free[ids].astype(np.int64),
+            "principal": np.concatenate([self.principal, np.full(n_r + 1, -1)]).astype(np.int64),
+            "region": pd.Series(list(self.region) + list(self.r_region) + [""], dtype=object),
+            "joined_s": np.concatenate([self.join, self.r_join, [0.0]]),
+            "active_until_s": np.concatenate([self.leave, self.r_leave, [np.inf]]),
+            "quality": np.concatenate([self.quality, np.full(n_r + 1, np.nan)]),
+            "registrations": np.array([regs.did(int(a)).registrations for a in ids], dtype=np.int64),
+            "verified_capabilities": np.array([bin(regs.did(int(a)).verified).count("1") for a in ids],
+                                              dtype=np.int64),
+        })
+
+    def series(self) -> pd.DataFrame:
+        """The DataCollector's model-level time series (one row per collection)."""
+        return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)

@@ -1,0 +1,82 @@
+"""Worker strategies: how an AI agent prices its bids and what it delivers — pure functions over arrays.
+
+=============== ===================================================== =====================================
+strategy        ask (bid) for a task it can do at cost ``c``           delivery
+=============== ===================================================== =====================================
+``truthful``    ``c``                                                  honest quality
+``shading``     ``c · (1 + shade)`` (above cost)                       honest quality
+``underbid``    ``c · (1 − underbid)`` (below cost: buys market share) honest quality
+``collusion``   ``max(c, ring_reserve · budget)`` — the ring's shared  honest quality
+                reserve price
+``sybil``       ``c``, from ``sybil_identities`` DIDs of one principal honest quality
+``lazy``        ``c``                                                  low quality (Beta(2, 2))
+``malicious``   ``c · (1 − underbid)``                                 never delivers (half) or garbage
+``whitewash``   ``c``                                                  low quality; leaves and re-registers
+                                                                       when its reputation falls below
+                                                                       ``whitewash_below``
+``on_off``      ``c``                                                  honest for ``on_period_s``, then low
+                                                                       quality for ``off_period_s``, …
+=============== ===================================================== =====================================
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ainur_sim.config import PopulationConfig
+
+STRATEGIES: tuple[str, ...] = ("truthful", "shading", "underbid", "collusion", "sybil", "lazy", "malicious",
+                               "whitewash", "on_off")
+CODE: dict[str, int] = {name: i for i, name in enumerate(STRATEGIES)}
+(TRUTHFUL, SHADING, UNDERBID, COLLUSION, SYBIL, LAZY, MALICIOUS, WHITEWASH, ON_OFF) = range(len(STRATEGIES))
+
+#: Strategies whose delivered quality is drawn from the low-quality distribution Beta(2, 2).
+LOW_QUALITY = (LAZY, WHITEWASH)
+LOW_QUALITY_AB = (2.0, 2.0)
+
+
+def shares(mix: dict[str, float]) -> np.ndarray:
+    """Normalized shares of every strategy (in ``STRATEGIES`` order)."""
+    x = np.array([float(mix.get(name, 0.0)) for name in STRATEGIES])
+    return x / x.sum()
+
+
+def assign(n: int, mix: dict[str, float], rng: np.random.Generator) -> np.ndarray:
+    """Strategy codes of ``n`` principals: exact counts by largest remainder, in random order."""
+    p = shares(mix)
+    counts = np.floor(p * n).astype(np.int64)
+    rest = n - counts.sum()
+    if rest:
+        counts[np.argsort(-(p * n - counts), kind="stable")[:rest]] += 1
+    codes = np.repeat(np.arange(len(STRATEGIES), dtype=np.int64), counts)
+    return rng.permutation(codes)
+
+
+def worker_identities(pop: PopulationConfig) -> int:
+    """Upper bound of the funded worker identities of a run: joining principals, sybils holding several
+    DIDs each (idle workers get no endowment) — for the genesis budget check."""
+    p = shares(dict(pop.strategy_mix))
+    n = pop.joining_workers()
+    return n + math.ceil(n * p[SYBIL]) * (pop.sybil_identities - 1)
+
+
+def asks(strategy: np.ndarray, cost: np.ndarray, budget: float, pop: PopulationConfig) -> np.ndarray:
+    """What each worker asks for a task of ``budget`` given its ``cost`` (base units, float)."""
+    ask = cost.astype(np.float64).copy()
+    ask[strategy == SHADING] *= 1.0 + pop.shade
+    low = (strategy == UNDERBID) | (strategy == MALICIOUS)
+    ask[low] *= 1.0 - pop.underbid
+    ring = strategy == COLLUSION
+    ask[ring] = np.maximum(ask[ring], pop.ring_reserve * budget)
+    return np.floor(ask)
+
+
+def defecting(strategy: np.ndarray, t: float, pop: PopulationConfig) -> np.ndarray:
+    """On-off workers in their "off" phase at time ``t`` (all others: False)."""
+    period = pop.on_period_s + pop.off_period_s
+    off = (t % period) >= pop.on_period_s if period > 0 else False
+    return (strategy == ON_OFF) & off

@@ -1,0 +1,148 @@
+"""The population on the chain: activation cost, launch-day phases, strategies as designed, adoption."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ainur_sim import compose, run
+from ainur_sim.agents.adoption import joining_times, logistic_times
+from ainur_sim.agents.strategies import STRATEGIES, assign, asks
+from ainur_sim.sim import to_config
+
+SMALL = ["scenario=baseline", "api.enabled=false", "load.tps=20"]
+
+
+def _run(*overrides: str):
+    return run(compose([*SMALL, *overrides]))
+
+
+def test_idle_workers_cost_no_kernel_events():
+    """10,000 extra idle workers: the kernel's event count and the agents' activations barely move."""
+    base = ["duration_s=3600", "population.n_workers=30", "population.n_requesters=15"]
+    a = _run(*base)
+    b = _run(*base, "population.idle_workers=10000")
+    assert b.stats["kernel_events"] < 1.2 * a.stats["kernel_events"]
+    assert b.stats["agent_activations"] < 1.2 * a.stats["agent_activations"]
+    assert len(b.agents) == len(a.agents) + 10_000
+
+
+@pytest.fixture(scope="module")
+def launch_day():
+    """Launch day's first six hours at a tenth of its agents (phases at the plan's times)."""
+    return run(compose(["scenario=launch_day", "duration_s=21600", "api.enabled=false", "population.n_workers=12",
+                        "population.n_requesters=6", "population.waves=[{t_s: 12600, workers: 30, requesters: 15, "
+                        "spread_s: 7200}]", "population.tasks_per_requester_hour=4"]))
+
+
+def test_launch_day_phases_happen_at_their_times(launch_day):
+    calls = launch_day.extra_tables["calls"]
+    market = calls[calls["call"].isin(["auction.post_task", "auction.submit_bid"])]
+    regs = calls[calls["call"] == "registry.register_agent"]
+    assert len(market) > 50 and market["t_submit"].min() >= 5400.0  # no market extrinsic before 01:30
+    assert regs["t_submit"].min() >= 1800.0  # registrations from 00:30 ...
+    assert (regs["t_submit"] < 5400.0).sum() == 12  # ... the early adopters before market activation
+    assert ((regs["t_submit"] >= 12600.0).sum()) == 30  # the public wave after 03:30
+    series = launch_day.extra_tables["chain_series"]
+    before = series.loc[series["t"].between(6000, 12600), "offered"].mean()
+    after = series.loc[series["t"].between(18000, 21600), "offered"].mean()
+    assert after > 2.0 * before  # the public traffic ramp after 03:30
+
+
+def test_strategies_bid_as_designed():
+    mix = ("population.strategy_mix={truthful: 0.3, shading: 0.2, underbid: 0.2, collusion: 0.2, "
+           "malicious: 0.1}")
+    res = _run("duration_s=5400", "population.n_workers=40", "population.n_requesters=20",
+               "population.tasks_per_requester_hour=6", mix)
+    calls = res.extra_tables["calls"]
+    bids = calls[calls["call"] == "auction.submit_bid"].merge(
+        res.agents[["agent_id", "strategy"]], left_on="origin", right_on="agent_id")
+    ask, cost = bids["a1"], bids["a2"]
+    by = bids["strategy"]
+    assert (by == "truthful").sum() > 20 and (ask[by == "truthful"] == cost[by == "truthful"]).all()
+    assert (ask[by == "shading"] > cost[by == "shading"]).all() and (by == "shading").sum() > 20
+    assert (ask[by == "underbid"] < cost[by == "underbid"]).all() and (by == "underbid").sum() > 20
+    assert (ask[by == "malicious"] < cost[by == "malicious"]).all()
+    tasks = res.tasks.set_index("task_id")
+    ring = bids[by == "collusion"]
+    assert len(ring) > 10
+    assert (ring["a1"] >= np.floor(0.7 * tasks.loc[ring["a0"], "budget"].to_numpy())).all()
+
+
+def test_malicious_workers_lose_disputes_and_stake():
+    res = _run("duration_s=7200", "population.n_workers=30", "population.n_requesters=20",
+               "population.tasks_per_requester_hour=6", "population.strategy_mix={truthful: 0.5, malicious: 0.5}",
+               "market.dispute.false_accept=0")
+    agents = res.agents.set_index("agent_id")
+    t = res.tasks[res.tasks["winner"] >= 0]
+    bad = t[agents.loc[t["winner"], "strategy"].to_numpy() == "malicious"]
+    assert len(bad) > 10
+    ended = bad[bad["stage"].isin(["failed", "disputed_lost", "completed", "disputed_won"])]
+    lost = ended["stage"].isin(["failed", "disputed_lost"])
+    assert lost.sum() > 5 and lost.mean() > 0.8  # only unchallenged garbage (10 % not disputed) gets paid
+    assert (ended.loc[~lost, "quality"] < 0.7).all()
+    workers = agents[agents["kind"] == "worker"]
+    mal_losers = workers.loc[workers.index.isin(bad.loc[bad["stage"].isin(["failed", "disputed_lost"]),
+                                                        "winner"])]
+    assert (mal_losers["stake"] < 200 * 10**12).all()  # slashed below what they staked
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_whitewashers_reregister_only_when_allowed(allow):
+    res = _run("duration_s=7200", "population.n_workers=20", "population.n_requesters=20",
+               "population.tasks_per_requester_hour=8", "population.strategy_mix={truthful: 0.5, whitewash: 0.5}",
+               "population.whitewash_below=0.99", f"market.registry.allow_reregistration={str(allow).lower()}")
+    calls = res.extra_tables["calls"]
+    ww = set(res.agents.loc[res.agents["strategy"] == "whitewash", "agent_id"])
+    leave = calls[(calls["call"] == "registry.deactivate_did") & calls["origin"].isin(ww) & (calls["status"] == "ok")]
+    again = calls[(calls["call"] == "registry.register_agent") & calls["origin"].isin(ww)
+                  & calls["origin"].isin(leave["origin"])]
+    assert len(leave) > 0
+    regs = res.agents.set_index("agent_id").loc[list(ww), "registrations"]
+    if allow:
+        assert (regs > 1).any()
+        assert (again["status"] == "ok").sum() > len(leave["origin"].unique()) - 1
+    else:
+        assert (regs <= 1).all()
+        assert (again.loc[again["t_submit"] > leave["t_submit"].min(), "error"] == "Deactivated").any()
+    honest = res.agents[res.agents["strategy"] == "truthful"]
+    assert (honest["registrations"] == 1).all()
+
+
+def test_verifier_outage_delays_verification():
+    up = run(compose(["scenario=verifier_outage", "duration_s=10800", "api.enabled=false",
+                      "population.verifier_outages=[]"]))
+    down = run(compose(["scenario=verifier_outage", "duration_s=10800", "api.enabled=false"]))
+    creds = (lambda r: r.extra_tables["calls"].query("call == 'registry.issue_credential'")["t_submit"])  # noqa: E731
+    assert creds(up).min() < 1800 + 3600 and creds(down).min() >= 1800 + 7200  # nothing issued while down
+    assert down.stats["verifier_delayed_requests"] > 0
+    assert down.stats["tasks_completed"] < up.stats["tasks_completed"]
+
+
+def test_adoption_curve_and_retention():
+    cfg = to_config(compose(["scenario=launch_week"]))
+    pop = cfg.population
+    rng = np.random.default_rng(1)
+    t = logistic_times(200_000, pop.growth_midpoint_s, pop.growth_width_s, rng)
+    m, w = pop.growth_midpoint_s, pop.growth_width_s
+    s0 = 1 / (1 + np.exp(m / w))  # the curve is shifted so that nobody joins before t = 0
+    q = s0 + 0.5 * (1 - s0)
+    median = m + w * np.log(q / (1 - q))
+    density = (q * (1 - q) / w) / (1 - s0)
+    assert t.min() >= 0 and abs(np.median(t) - median) < 4 / (2 * density * np.sqrt(t.size))
+    assert np.mean(t < m) == pytest.approx((0.5 - s0) / (1 - s0), abs=0.005)
+    joined = joining_times(pop, "workers", rng)
+    assert joined.size == pop.joining_workers() and pop.joining_workers() + pop.joining_requesters() >= 10_000
+    # retention: exponential lifetimes with mean 84 days keep 70 % after 30 days
+    assert np.exp(-30 / pop.mean_active_days) == pytest.approx(0.70, abs=0.005)
+
+
+def test_strategy_assignment_and_asks_are_exact():
+    rng = np.random.default_rng(0)
+    codes = assign(1000, {"truthful": 0.55, "shading": 0.3, "sybil": 0.15}, rng)
+    counts = np.bincount(codes, minlength=len(STRATEGIES))
+    assert counts[STRATEGIES.index("truthful")] == 550 and counts[STRATEGIES.index("sybil")] == 150
+    pop = to_config(compose(["scenario=baseline"])).population
+    s = np.array([STRATEGIES.index(x) for x in ("truthful", "shading", "underbid", "collusion")])
+    a = asks(s, np.array([100.0, 100.0, 100.0, 100.0]), 1000.0, pop)
+    assert a.tolist() == [100.0, 130.0, 70.0, 700.0]
