@@ -13,12 +13,15 @@ from ainur_sim.kpi import KPI_NAMES
 from tests.conftest import cached_run
 
 SCENARIOS = sorted(p.stem for p in (Path(ainur_sim.__file__).parent / "configs" / "scenario").glob("*.yaml"))
-SHORTENED = {"launch_day": ("duration_s=7200",)}
+SHORTENED = {"launch_day": ("duration_s=7200",), "launch_week": ("duration_s=21600",),
+             "verifier_outage": ("duration_s=10800",), "low_adoption": ("duration_s=21600",)}
+MARKET_SCENARIOS = ("launch_day", "launch_week", "verifier_outage", "low_adoption")
+PRESETS = sorted(p.stem for p in (Path(ainur_sim.__file__).parent / "configs" / "population").glob("adversarial_*.yaml"))
 
 
 def test_contract_scenarios_that_exist_so_far():
-    assert {"baseline", "launch_day", "congestion_10x", "validator_outage", "partition", "emergency_pause"} <= set(
-        SCENARIOS)
+    assert {"baseline", "launch_day", "launch_week", "congestion_10x", "validator_outage", "partition",
+            "emergency_pause", "verifier_outage", "low_adoption"} == set(SCENARIOS)
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
@@ -34,6 +37,18 @@ def test_scenario_runs_end_to_end(name, tmp_path):
         assert kpis[key]["value"] is not None, (name, key)
     assert res.stats["finality_safe"]
     assert len(pd.read_parquet(out / "blocks.parquet")) > 0.9 * res.stats["slots"]
+    if name in MARKET_SCENARIOS:
+        assert len(pd.read_parquet(out / "tasks.parquet")) > 0 and len(pd.read_parquet(out / "agents.parquet")) > 0
+        assert len(pd.read_parquet(out / "supply.parquet")) > 100
+        for key in ("task_completion_rate", "agents_registered", "tvl_escrow", "reputation_staked"):
+            assert kpis[key]["value"] is not None, (name, key)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_population_presets_run(preset):
+    res = cached_run("scenario=launch_day", "duration_s=10800", f"population={preset}", "api.enabled=false")
+    strategies = set(res.agents.loc[res.agents["kind"] == "worker", "strategy"])
+    assert len(strategies) >= 2 and len(res.tasks) > 10
 
 
 def test_scenarios_judge_as_their_stories_say():

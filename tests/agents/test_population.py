@@ -7,7 +7,7 @@ import pytest
 
 from ainur_sim import compose, run
 from ainur_sim.agents.adoption import joining_times, logistic_times
-from ainur_sim.agents.strategies import STRATEGIES, assign, asks
+from ainur_sim.agents.strategies import STRATEGIES, asks, assign
 from ainur_sim.sim import to_config
 
 SMALL = ["scenario=baseline", "api.enabled=false", "load.tps=20"]
