@@ -16,7 +16,8 @@ SCENARIOS = sorted(p.stem for p in (Path(ainur_sim.__file__).parent / "configs" 
 SHORTENED = {"launch_day": ("duration_s=7200",), "launch_week": ("duration_s=21600",),
              "verifier_outage": ("duration_s=10800",), "low_adoption": ("duration_s=21600",)}
 MARKET_SCENARIOS = ("launch_day", "launch_week", "verifier_outage", "low_adoption")
-PRESETS = sorted(p.stem for p in (Path(ainur_sim.__file__).parent / "configs" / "population").glob("adversarial_*.yaml"))
+CONFIGS = Path(ainur_sim.__file__).parent / "configs"
+PRESETS = sorted(p.stem for p in (CONFIGS / "population").glob("adversarial_*.yaml"))
 
 
 def test_contract_scenarios_that_exist_so_far():
