@@ -75,7 +75,8 @@ def test_load_run_roundtrip_and_errors(tmp_path, baseline_run):
 
 def test_same_seed_identical_bytes_different_seed_differs(tmp_path):
     over = ["scenario=baseline", "duration_s=900", "chain.n_validators=7", "population.n_workers=12",
-            "population.n_requesters=6", "market.dispute.model=court", "population.quality_alpha=2"]
+            "population.n_requesters=6", "market.dispute.model=court", "population.quality_alpha=2",
+            "population.tasks_per_requester_hour=10"]
     a = run(compose([*over, "seed=11"])).write(tmp_path / "a")
     b = run(compose([*over, "seed=11"])).write(tmp_path / "b")
     files = sorted(p.name for p in a.glob("*.parquet"))

@@ -116,7 +116,7 @@ def test_books_balance_under_faults(overrides):
     ["market.mechanism=greedy"],
 ], ids=lambda o: o[0].split("=")[1])
 def test_every_mechanism_and_reputation_model_runs_on_the_chain(overrides):
-    res = _run("duration_s=1200", "load.tps=20", *overrides)
+    res = _run("duration_s=2400", "load.tps=20", *overrides)
     t = res.tasks
     paid = t["status"].isin(["completed", "disputed_won"])
     assert paid.sum() > 5
