@@ -306,7 +306,8 @@ class PopulationConfig:
     on_period_s: float = 6 * 3600.0  # on-off: honest for this long ...
     off_period_s: float = 2 * 3600.0  # ... then defecting for this long
     verifier_outages: list[WindowConfig] = field(default_factory=list)  # the verifier answers nothing
-    collect_every_s: float = 3600.0  # DataCollector period
+    collect_every_s: float = 3600.0  # DataCollector period (model-level series)
+    collect_agents_every_s: float = 21600.0  # agent-level series period (one row per worker per collection)
 
     def joining_workers(self) -> int:
         """Workers (principals) that join during a run: initial, waves and growth (idle ones excluded)."""
@@ -594,6 +595,7 @@ RANGES: dict[str, Range] = {
     "population.on_period_s": Range(0, 1e9, lo_open=True),
     "population.off_period_s": Range(0, 1e9),
     "population.collect_every_s": Range(1, 1e9),
+    "population.collect_agents_every_s": Range(1, 1e9),
     "population.budget_tokens": Range(0, 1e6, lo_open=True),
     "population.budget_sigma": Range(0, 5),
     "population.worker_tokens": Range(0, 1e6),

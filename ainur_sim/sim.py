@@ -345,6 +345,7 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
         agents = world.population.frame()
         extra["calls"] = world.market.book.frame()
         extra["agents_series"] = world.population.series()
+        extra["workers_series"] = world.population.worker_series()
         stats.update(population_stats(world.population, duration))
     else:
         for key in MARKET_KPIS:

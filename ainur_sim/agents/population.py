@@ -118,6 +118,14 @@ class MarketPopulation(mesa.Model):
             "worker_stake_tokens": lambda m: float(m.market.economy.ledger.staked[m.accounts].sum()) / 1e12
             if m.accounts.size else 0.0,
         })
+        #: worker-level series: every ``collect_agents_every_s`` one row per worker identity (a collection
+        #: is a Mesa "step": the model is never stepped, the kernel drives it)
+        self.agent_collector = mesa.DataCollector(agenttype_reporters={Worker: {
+            "account": "account",
+            "tasks_held": lambda a: int(a.model.load[a.index]),
+            "active": lambda a: bool(a.model.join[a.index] <= a.model.env.now < a.model.leave[a.index]),
+            "stake": lambda a: int(a.model.market.economy.ledger.staked[a.account]),
+        }})
         ev = market.events
         ev.subscribe("TaskPosted", self._on_posted)
         ev.subscribe("TaskAssigned", self._route("on_assigned", worker=True))
@@ -194,9 +202,16 @@ class MarketPopulation(mesa.Model):
                         (cap, budget, int(pop.quality_threshold * 1e6), int(pop.max_wait_s)))
 
     def _collect(self):  # noqa: ANN202 - SimPy generator
+        pop = self.cfg.population
+        every = max(int(round(pop.collect_agents_every_s / pop.collect_every_s)), 1)
+        k = 0
         while True:
             self.datacollector.collect(self)
-            yield self.env.timeout(self.cfg.population.collect_every_s)
+            if k % every == 0:
+                self.steps += 1
+                self.agent_collector.collect(self)
+            k += 1
+            yield self.env.timeout(pop.collect_every_s)
 
     # --- reactions -----------------------------------------------------------------------------------
     def _route(self, method: str, *, worker: bool):  # noqa: ANN202 - returns a handler
@@ -279,3 +294,15 @@ class MarketPopulation(mesa.Model):
     def series(self) -> pd.DataFrame:
         """The DataCollector's model-level time series (one row per collection)."""
         return self.datacollector.get_model_vars_dataframe().reset_index(drop=True)
+
+    def worker_series(self) -> pd.DataFrame:
+        """Worker-level time series: ``t`` (s), account, tasks held, active, stake (base units)."""
+        if not self.workers:
+            return pd.DataFrame({"t": [], "account": [], "tasks_held": [], "active": [], "stake": []})
+        df = self.agent_collector.get_agenttype_vars_dataframe(Worker).reset_index()
+        every = self.cfg.population.collect_agents_every_s
+        t = (df["Step"].to_numpy(np.float64) - 1.0) * max(round(every / self.cfg.population.collect_every_s), 1) \
+            * self.cfg.population.collect_every_s
+        return pd.DataFrame({"t": t, "account": df["account"].to_numpy(np.int64),
+                             "tasks_held": df["tasks_held"].to_numpy(np.int64), "active": df["active"].to_numpy(bool),
+                             "stake": df["stake"].to_numpy(np.int64)})
