@@ -26,6 +26,9 @@ from ainur_sim.chain.txpool import TxBatch
 
 DAY_S: float = 86400.0
 
+_U_MAX: float = 1.0 - 2.0**-53
+"""The largest value ``Generator.random`` returns ((2^53 − 1) / 2^53)."""
+
 DEFAULT_LONGEVITY_S: float = 330.0
 """Mortal era of user transactions: Polkadot-JS signs for 5 min / 6 s + 5 = 55 blocks ≈ 330 s (substrate.md §5)."""
 
@@ -189,10 +192,13 @@ def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.G
     t = rng.uniform(t0, t1, n)
     u = rng.random(n)
     m = schedule.constant_multiplier(t0, t1)
-    # the thinning test; with a constant multiplier the rate at every arrival is the same number
-    keep = u * bound < (schedule.tps * m if m is not None else schedule.rate(t))
-    if not keep.all():
-        t = t[keep]
+    # the thinning test; with a constant multiplier the rate at every arrival is the same number, and when
+    # even the largest u passes (rounded products grow with u) every point is kept without comparing
+    rate = schedule.tps * m if m is not None else schedule.rate(t)
+    if m is None or not _U_MAX * bound < rate:
+        keep = u * bound < rate
+        if not keep.all():
+            t = t[keep]
     t.sort()
     return t
 

@@ -733,6 +733,49 @@ def _first_alive(state, lo, n) -> int:
 
 
 @numba.njit(cache=True)
+def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till, c_weight_ps, c_length, c_tip,
+                c_operational, c_priority, c_sender, c_nonce, c_payload, c_t_included, lo, first_uid, keep, state,
+                t_submit, t_ready, longevity_s, weight_s, length_bytes, tip, operational, prio, sender, nonce,
+                payload):
+    """Write the batch rows with ``keep[i]`` into the pool columns ``c_*`` from row ``lo`` on, in order
+    (:meth:`TxPool.submit`'s storing step in one pass instead of one numpy call per column).
+
+    Columns get: uid ``first_uid + j``, the row's ``state``, no block, ``valid_till = t_submit + longevity_s``
+    (s), ``weight_ps = rint(weight_s · 10^12)`` (the float product and rounding numpy does), no inclusion
+    time (NaN); the rest as given. Returns (the written rows' total length in bytes, the NaN-ignoring
+    minimum of their valid_till: NaN when all are NaN or none is written).
+    """
+    j = lo
+    total_len = 0
+    vt_min = np.nan
+    per_s = float(WEIGHT_PER_SECOND)
+    for i in range(keep.shape[0]):
+        if not keep[i]:
+            continue
+        vt = t_submit[i] + longevity_s[i]
+        c_uid[j] = first_uid + (j - lo)
+        c_state[j] = state[i]
+        c_n_blocks[j] = 0
+        c_t_submit[j] = t_submit[i]
+        c_t_ready[j] = t_ready[i]
+        c_valid_till[j] = vt
+        c_weight_ps[j] = np.int64(np.rint(weight_s[i] * per_s))
+        c_length[j] = length_bytes[i]
+        c_tip[j] = tip[i]
+        c_operational[j] = operational[i]
+        c_priority[j] = prio[i]
+        c_sender[j] = sender[i]
+        c_nonce[j] = nonce[i]
+        c_payload[j] = payload[i]
+        c_t_included[j] = np.nan
+        total_len += length_bytes[i]
+        if vt < vt_min or vt_min != vt_min:
+            vt_min = vt
+        j += 1
+    return total_len, vt_min
+
+
+@numba.njit(cache=True)
 def _scaled_tips(tip, base):
     """``fees._sat_mul(tip + 1, base)``: ``(tip + 1) · base`` in int64, or int64 max where the product in
     float64 reaches int64 max (the same operations, element by element)."""
@@ -1064,38 +1107,22 @@ class TxPool:
         self._sel = None
         lo, hi = self._n, self._n + k
         c = self._c
+        new_bytes, vt_min = _store_rows(
+            c["uid"], c["state"], c["n_blocks"], c["t_submit"], c["t_ready"], c["valid_till"], c["weight_ps"],
+            c["length"], c["tip"], c["operational"], c["priority"], c["sender"], c["nonce"], c["payload"],
+            c["t_included"], lo, first_uid, keep, state, b.t_submit, b.t_ready, b.longevity_s, b.weight_s,
+            b.length_bytes, b.tip, b.operational, prio, b.sender, b.nonce, b.payload)
         uids = np.arange(first_uid, first_uid + k, dtype=np.int64)
-
-        def kept(a: np.ndarray) -> np.ndarray:
-            return a if k == n else a[keep]
-
-        c["uid"][lo:hi] = uids
-        c["state"][lo:hi] = kept(state)
-        c["n_blocks"][lo:hi] = 0
-        c["t_submit"][lo:hi] = kept(b.t_submit)
-        c["t_ready"][lo:hi] = kept(b.t_ready)
-        c["valid_till"][lo:hi] = kept(b.t_submit) + kept(b.longevity_s)
-        c["weight_ps"][lo:hi] = np.rint(kept(b.weight_s) * WEIGHT_PER_SECOND)
-        c["length"][lo:hi] = kept(b.length_bytes)
-        c["tip"][lo:hi] = kept(b.tip)
-        c["operational"][lo:hi] = kept(b.operational)
-        c["priority"][lo:hi] = kept(prio)
-        c["sender"][lo:hi] = kept(b.sender)
-        c["nonce"][lo:hi] = kept(b.nonce)
-        c["payload"][lo:hi] = kept(b.payload)
-        c["t_included"][lo:hi] = np.nan
         self._n = hi
         self._n_alive += k
         self._next_uid += k
         if all_ready:
             self._count[READY] += k
-            self._bytes[READY] += int(c["length"][lo:hi].sum())
+            self._bytes[READY] += int(new_bytes)
         elif k:
             self._uncount(np.arange(lo, hi), c["state"][lo:hi], +1)
-        if k:
-            vt_min = float(np.fmin.reduce(c["valid_till"][lo:hi]))  # (NaN never expires: ignored)
-            if vt_min < self._expire_lb:
-                self._expire_lb = vt_min
+        if vt_min < self._expire_lb:  # (NaN never expires: ignored)
+            self._expire_lb = float(vt_min)
         if new_nonces:
             uid_of = np.cumsum(keep) - 1 + first_uid
             for i, s, nn in new_nonces:
