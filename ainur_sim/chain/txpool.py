@@ -539,6 +539,36 @@ def _fill_block(w, ln, op, waiting, succ, normal_w, total_w, normal_len, total_l
 
 
 @numba.njit(cache=True)
+def _stable_argsort(key):
+    """``np.argsort(key, kind="stable")`` for int64 keys: an LSD radix sort, one byte per pass (passes
+    where every key has the same byte are skipped). Branch-free, where a comparison sort of random keys
+    keeps mispredicting."""
+    n = key.shape[0]
+    order = np.arange(n)
+    keys = key ^ np.int64(-9223372036854775808)  # sign bit flipped: unsigned byte order = signed order
+    order2 = np.empty(n, np.int64)
+    keys2 = np.empty(n, np.int64)
+    count = np.empty(257, np.int64)
+    for shift in range(0, 64, 8):
+        count[:] = 0
+        for i in range(n):
+            count[((keys[i] >> shift) & 255) + 1] += 1
+        if count.max() == n:
+            continue
+        for b in range(256):
+            count[b + 1] += count[b]
+        for i in range(n):
+            d = (keys[i] >> shift) & 255
+            j = count[d]
+            count[d] = j + 1
+            order2[j] = order[i]
+            keys2[j] = keys[i]
+        order, order2 = order2, order
+        keys, keys2 = keys2, keys
+    return order
+
+
+@numba.njit(cache=True)
 def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, operational, lo, n, excluded,
                         in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped):
     """:meth:`TxPool.select` for a pool without sender transactions (no nonce order to respect).
@@ -591,20 +621,7 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
         else:
             tail[nt] = r
             nt += 1
-    srt = np.argsort(key[:nh])
-    i = 0
-    while i < nh:  # equal keys back in row order (the sort above is not stable)
-        j = i + 1
-        while j < nh and key[srt[j]] == key[srt[i]]:
-            j += 1
-        for a in range(i + 1, j):
-            v = srt[a]
-            b = a - 1
-            while b >= i and srt[b] > v:
-                srt[b + 1] = srt[b]
-                b -= 1
-            srt[b + 1] = v
-        i = j
+    srt = _stable_argsort(key[:nh])
     out = np.empty(m, np.int64)
     k = 0
     skipped = 0
@@ -637,25 +654,49 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
 
 
 @numba.njit(cache=True)
-def _include(rows, state, n_blocks, t_included, length, t):
+def _gather_uid_tip(rows, uid, tip):
+    """``(uid[rows], tip[rows])`` in one pass over the selected rows."""
+    uids = np.empty(rows.shape[0], np.int64)
+    tips = np.empty(rows.shape[0], np.int64)
+    for i in range(rows.shape[0]):
+        uids[i] = uid[rows[i]]
+        tips[i] = tip[rows[i]]
+    return uids, tips
+
+
+@numba.njit(cache=True)
+def _include(rows, state, n_blocks, t_included, length, t, distinct):
     """:meth:`TxPool.mark_included` on ``rows``, with numpy's fancy-assignment semantics for repeated rows.
 
     Returns (ok = all ready or in block, first inclusions, rows that were ready, their bytes); changes
-    nothing unless ok.
+    nothing unless ok. ``distinct`` (no row repeats, e.g. a selection's rows): one pass after the check,
+    as no row is then read after it was written.
     """
     n = rows.shape[0]
     for i in range(n):
         if state[rows[i]] < READY:
             return False, 0, 0, 0
     first = 0
+    was_ready = 0
+    ready_bytes = 0
+    if distinct:
+        for i in range(n):
+            r = rows[i]
+            if state[r] == READY:
+                was_ready += 1
+                ready_bytes += length[r]
+                state[r] = IN_BLOCK
+            n_blocks[r] += 1
+            if np.isnan(t_included[r]):
+                first += 1
+                t_included[r] = t
+        return True, first, was_ready, ready_bytes
     for i in range(n):
         if np.isnan(t_included[rows[i]]):
             first += 1
     blocks = np.empty(n, n_blocks.dtype)
     for i in range(n):
         blocks[i] = n_blocks[rows[i]] + 1
-    was_ready = 0
-    ready_bytes = 0
     for i in range(n):
         r = rows[i]
         if state[r] == READY:
@@ -941,7 +982,7 @@ class TxPool:
         self._count = [0, 0, 0, 0]
         self._bytes = [0, 0, 0, 0]
         self._expire_lb = math.inf  # a lower bound of valid_till over ready and future rows
-        self._sel: tuple[np.ndarray, np.ndarray] | None = None  # (uids, rows) of the last selection
+        self._sel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (uids, rows, tips) of the last selection
         self._tip_base: dict[tuple, int] = {}  # call shape -> priority(tip=0), or -1: see _tip_priority
 
     # ---- row storage -------------------------------------------------------------------------------
@@ -1365,8 +1406,8 @@ class TxPool:
                                              nw / WEIGHT_PER_SECOND, int(tl), int(skipped))
         self.select_log.append(t=t, n_candidates=m, n_selected=rows.size, n_operational=n_op,
                                weight_s=tw / WEIGHT_PER_SECOND, length_bytes=tl, n_skipped=skipped)
-        uids = self._c["uid"][rows]
-        self._sel = (uids, rows)
+        uids, tips = _gather_uid_tip(rows, self._c["uid"], self._c["tip"])
+        self._sel = (uids, rows, tips)
         return uids
 
     def _link_senders(self, order: np.ndarray, cand_mask: np.ndarray, excluded: np.ndarray | None,
@@ -1401,10 +1442,12 @@ class TxPool:
         block_id = int(block_id)
         if block_id in self._blocks:
             raise ValueError(f"block {block_id} already recorded")
-        rows = self._rows_for(ids)
+        sel = self._sel
+        selected = sel is not None and ids is sel[0]  # the last selection's rows: distinct
+        rows = sel[1] if selected else self._rows_of(ids)
         c = self._c
         ok, first, was_ready, ready_bytes = _include(rows, c["state"], c["n_blocks"], c["t_included"],
-                                                     c["length"], float(t))
+                                                     c["length"], float(t), selected)
         if not ok:
             raise ValueError("only ready or in-block transactions can be included")
         self._count[READY] -= was_ready
@@ -1550,6 +1593,9 @@ class TxPool:
 
     def tips_of(self, ids: np.ndarray) -> np.ndarray:
         """Tips (base units) of transactions still in the pool, e.g. those just selected for a block."""
+        sel = self._sel
+        if sel is not None and ids is sel[0]:  # gathered by the selection (a copy: the caller may write)
+            return sel[2].copy()
         return self._c["tip"][self._rows_for(ids, alive=True)]  # (fancy indexing: a fresh array)
 
     def payloads_of(self, ids: np.ndarray) -> np.ndarray:
