@@ -100,13 +100,14 @@ def _batch_violations(weight_s, length_bytes, tip, longevity_s, t_submit, t_read
 
 
 @numba.njit(cache=True)
-def _batch_facts(t_submit, weight_s, length_bytes, operational, fee, sender) -> tuple[bool, bool, bool]:
+def _batch_facts(t_submit, weight_s, length_bytes, operational, fee, sender) -> tuple[bool, bool, bool, int]:
     """(``t_submit`` non-decreasing, one call shape — weight, length, class and fee equal to the first
-    row's —, any sender ≥ 0) of a non-empty batch, as :meth:`TxPool.submit` would find them with numpy
-    (a NaN compares unequal)."""
+    row's —, any sender ≥ 0, total length in bytes) of a non-empty batch, as :meth:`TxPool.submit` would
+    find them with numpy (a NaN compares unequal; the int64 sum wraps as numpy's does)."""
     in_order = True
     uniform = True
     has_sender = False
+    total_length = 0
     w0, l0, o0, f0 = weight_s[0], length_bytes[0], operational[0], fee[0]
     for i in range(t_submit.shape[0]):
         if i and not t_submit[i] >= t_submit[i - 1]:
@@ -115,7 +116,8 @@ def _batch_facts(t_submit, weight_s, length_bytes, operational, fee, sender) -> 
             uniform = False
         if sender[i] >= 0:
             has_sender = True
-    return in_order, uniform, has_sender
+        total_length += length_bytes[i]
+    return in_order, uniform, has_sender, total_length
 
 
 @dataclass
@@ -775,11 +777,11 @@ def _first_alive(state, lo, n) -> int:
 
 @numba.njit(cache=True)
 def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till, c_weight_ps, c_length, c_tip,
-                c_operational, c_priority, c_sender, c_nonce, c_payload, c_t_included, lo, first_uid, keep, state,
+                c_operational, c_priority, c_sender, c_nonce, c_payload, c_t_included, lo, first_uid, state,
                 t_submit, t_ready, longevity_s, weight_s, length_bytes, tip, operational, prio, sender, nonce,
                 payload):
-    """Write the batch rows with ``keep[i]`` into the pool columns ``c_*`` from row ``lo`` on, in order
-    (:meth:`TxPool.submit`'s storing step, without one numpy call per column).
+    """Write the batch rows whose ``state`` is not DEAD into the pool columns ``c_*`` from row ``lo`` on, in
+    order (:meth:`TxPool.submit`'s storing step, without one numpy call per column).
 
     Columns get: uid ``first_uid + j``, the row's ``state``, no block, ``valid_till = t_submit + longevity_s``
     (s), ``weight_ps = rint(weight_s · 10^12)`` (the float product and rounding numpy does), no inclusion
@@ -787,7 +789,7 @@ def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till,
     several times slower (the columns' rows share cache sets). Returns (the written rows' total length
     in bytes, the NaN-ignoring minimum of their valid_till: NaN when all are NaN or none is written).
     """
-    idx = np.flatnonzero(keep)
+    idx = np.flatnonzero(state != DEAD)
     k = idx.shape[0]
     per_s = float(WEIGHT_PER_SECOND)
     vt_min = np.nan
@@ -1155,20 +1157,23 @@ class TxPool:
         first_uid = self._next_uid
         if n == 0:
             return self._submit_outcome(np.empty(0, np.int64), 0, 0, op)
-        sorted_in, uniform, has_sender = _batch_facts(batch.t_submit, batch.weight_s, batch.length_bytes,
-                                                      batch.operational, batch.fee, batch.sender)
+        sorted_in, uniform, has_sender, batch_bytes = _batch_facts(batch.t_submit, batch.weight_s,
+                                                                   batch.length_bytes, batch.operational,
+                                                                   batch.fee, batch.sender)
         b = batch if sorted_in else batch.take(np.argsort(batch.t_submit, kind="stable"))
         self.counters.submitted += n
-        state = np.full(n, READY, np.int8)
+        state = np.empty(n, np.int8)
+        state.fill(READY)
         new_nonces: list[tuple[int, int, int]] = []
         if has_sender:
             new_nonces = self._admit_senders(b, state, op)
         prio = self._priorities(b, uniform)
-        self._prefilter_background(b, state, prio, op, not has_sender)
+        rejected = self._prefilter_background(b, state, prio, op, not has_sender, batch_bytes)
 
-        all_ready = int(state.min()) == READY  # (READY is the largest code a new row can have)
-        keep = state != DEAD
-        k = n if all_ready else int(keep.sum())
+        # (without senders only the prefilter drops rows; READY is the largest code a new row can have)
+        all_ready = rejected == 0 if not has_sender else int(state.min()) == READY
+        keep = None if all_ready else state != DEAD
+        k = n if keep is None else int(keep.sum())
         self._reserve(k)
         self._sel = None
         lo, hi = self._n, self._n + k
@@ -1176,7 +1181,7 @@ class TxPool:
         new_bytes, vt_min = _store_rows(
             c["uid"], c["state"], c["n_blocks"], c["t_submit"], c["t_ready"], c["valid_till"], c["weight_ps"],
             c["length"], c["tip"], c["operational"], c["priority"], c["sender"], c["nonce"], c["payload"],
-            c["t_included"], lo, first_uid, keep, state, b.t_submit, b.t_ready, b.longevity_s, b.weight_s,
+            c["t_included"], lo, first_uid, state, b.t_submit, b.t_ready, b.longevity_s, b.weight_s,
             b.length_bytes, b.tip, b.operational, prio, b.sender, b.nonce, b.payload)
         uids = np.arange(first_uid, first_uid + k, dtype=np.int64)
         self._n = hi
@@ -1190,10 +1195,10 @@ class TxPool:
         if vt_min < self._expire_lb:  # (NaN never expires: ignored)
             self._expire_lb = float(vt_min)
         if new_nonces:
-            uid_of = np.cumsum(keep) - 1 + first_uid
+            uid_of = uids if keep is None else np.cumsum(keep) - 1 + first_uid
             for i, s, nn in new_nonces:
                 self._nonces[s][nn] = int(uid_of[i])
-        if not all_ready:  # (all ready: no new row was dropped)
+        if keep is not None:  # (all ready: no new row was dropped)
             dropped_new = ~keep & (b.payload >= 0)
             if dropped_new.any():
                 op.dropped.append(b.payload[dropped_new])
@@ -1291,25 +1296,29 @@ class TxPool:
         return admitted
 
     def _prefilter_background(self, b: TxBatch, state: np.ndarray, prio: np.ndarray, op: _Op,
-                              all_ready: bool = False) -> None:
+                              all_ready: bool = False, batch_bytes: int = 0) -> int:
         """Reject the new background rows that :meth:`_enforce_limits` would drop right after storing them:
         the ready victims of the pooled + new ready rows (pooled ones count as older). ``all_ready``: every
-        new row is ready (a batch without sender transactions)."""
-        new_ready = np.arange(len(b)) if all_ready else np.flatnonzero(state == READY)
-        if new_ready.size == 0:
-            return
+        new row is ready (a batch without sender transactions); ``batch_bytes`` is then the batch's total
+        length. Returns the number of rows rejected."""
         lim = self.limits
         # pooled ready rows: the occupancy counters, so the rows are only scanned when over a limit
-        new_bytes = int(b.length_bytes.sum() if all_ready else b.length_bytes[new_ready].sum())
-        if (self._count[READY] + new_ready.size <= lim.ready_count
-                and self._bytes[READY] + new_bytes <= lim.ready_bytes):
-            return
+        if all_ready:
+            n_new, new_bytes = len(b), int(batch_bytes)
+        else:
+            new_ready = np.flatnonzero(state == READY)
+            n_new, new_bytes = int(new_ready.size), int(b.length_bytes[new_ready].sum())
+        if n_new == 0 or (self._count[READY] + n_new <= lim.ready_count
+                          and self._bytes[READY] + new_bytes <= lim.ready_bytes):
+            return 0
+        if all_ready:
+            new_ready = np.arange(n_new)
         pooled = np.flatnonzero(self._col("state")[self._lo:] == READY) + self._lo
         count = pooled.size + new_ready.size
         length = np.concatenate([self._col("length")[pooled], b.length_bytes[new_ready]])
         total_bytes = int(length.sum())
         if count <= lim.ready_count and total_bytes <= lim.ready_bytes:
-            return
+            return 0
         p = np.concatenate([self._col("priority")[pooled], prio[new_ready]])
         if total_bytes <= lim.ready_bytes:  # only the count binds: the count − limit worst, no full sort
             victims = _stable_smallest(p, count - lim.ready_count)
@@ -1322,6 +1331,7 @@ class TxPool:
         state[victims] = DEAD
         op.counts["rejected_low_priority"] = op.counts.get("rejected_low_priority", 0) + int(victims.size)
         self.counters.rejected_low_priority += int(victims.size)
+        return int(victims.size)
 
     @staticmethod
     def _submit_outcome(ids: np.ndarray, n_ready: int, n_future: int, op: _Op) -> SubmitOutcome:

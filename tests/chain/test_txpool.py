@@ -480,7 +480,7 @@ def test_background_prefilter_matches_storing_then_evicting():
         rng = np.random.default_rng(seed)
         pool = TxPool(PoolLimits(ready_count=300, ready_bytes=int(rng.integers(20_000, 80_000))))
         if not prefilter:
-            pool._prefilter_background = lambda *a: None
+            pool._prefilter_background = lambda *a: 0
         for step in range(15):
             t = 6.0 * step
             n = int(rng.integers(0, 500))
