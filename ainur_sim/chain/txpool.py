@@ -778,14 +778,15 @@ def _first_alive(state, lo, n) -> int:
 @numba.njit(cache=True)
 def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till, c_weight_ps, c_length, c_tip,
                 c_operational, c_priority, c_sender, c_nonce, c_payload, c_t_included, lo, first_uid, state,
-                t_submit, t_ready, longevity_s, weight_s, length_bytes, tip, operational, prio, sender, nonce,
-                payload):
+                t_submit, t_ready, longevity_s, weight_s, length_bytes, tip, operational, prio, tip_base, sender,
+                nonce, payload):
     """Write the batch rows whose ``state`` is not DEAD into the pool columns ``c_*`` from row ``lo`` on, in
     order (:meth:`TxPool.submit`'s storing step, without one numpy call per column).
 
     Columns get: uid ``first_uid + j``, the row's ``state``, no block, ``valid_till = t_submit + longevity_s``
     (s), ``weight_ps = rint(weight_s · 10^12)`` (the float product and rounding numpy does), no inclusion
-    time (NaN); the rest as given. One loop per column: a loop writing many columns at one row index is
+    time (NaN), priority ``prio`` or, when ``tip_base ≥ 0``, the scaled tip (:func:`_scaled_tip`); the rest
+    as given. One loop per column: a loop writing many columns at one row index is
     several times slower (the columns' rows share cache sets). Returns (the written rows' total length
     in bytes, the NaN-ignoring minimum of their valid_till: NaN when all are NaN or none is written).
     """
@@ -817,8 +818,12 @@ def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till,
         c_tip[lo + j] = tip[idx[j]]
     for j in range(k):
         c_operational[lo + j] = operational[idx[j]]
-    for j in range(k):
-        c_priority[lo + j] = prio[idx[j]]
+    if tip_base >= 0:
+        for j in range(k):
+            c_priority[lo + j] = _scaled_tip(tip[idx[j]], tip_base)
+    else:
+        for j in range(k):
+            c_priority[lo + j] = prio[idx[j]]
     for j in range(k):
         c_sender[lo + j] = sender[idx[j]]
     for j in range(k):
@@ -830,16 +835,20 @@ def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till,
 
 
 @numba.njit(cache=True)
-def _scaled_tips(tip, base):
-    """``fees._sat_mul(tip + 1, base)``: ``(tip + 1) · base`` in int64, or int64 max where the product in
-    float64 reaches int64 max (the same operations, element by element)."""
+def _scaled_tip(tip, base):
+    """``fees._sat_mul(tip + 1, base)`` of one tip: ``(tip + 1) · base`` in int64, or int64 max where the
+    product in float64 reaches int64 max (the same operations)."""
     big = np.iinfo(np.int64).max
-    limit = float(big)
-    fb = float(base)
+    a = tip + 1
+    return big if float(a) * float(base) >= float(big) else a * base
+
+
+@numba.njit(cache=True)
+def _scaled_tips(tip, base):
+    """:func:`_scaled_tip` of every tip."""
     out = np.empty(tip.shape[0], np.int64)
     for i in range(tip.shape[0]):
-        a = tip[i] + 1
-        out[i] = big if float(a) * fb >= limit else a * base
+        out[i] = _scaled_tip(tip[i], base)
     return out
 
 
@@ -985,7 +994,7 @@ class TxPool:
         self._bytes = [0, 0, 0, 0]
         self._expire_lb = math.inf  # a lower bound of valid_till over ready and future rows
         self._sel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (uids, rows, tips) of the last selection
-        self._tip_base: dict[tuple, int] = {}  # call shape -> priority(tip=0), or -1: see _tip_priority
+        self._tip_base_of_shape: dict[tuple, int] = {}  # call shape -> priority(tip=0), or -1: see _tip_base
 
     # ---- row storage -------------------------------------------------------------------------------
 
@@ -1167,8 +1176,9 @@ class TxPool:
         new_nonces: list[tuple[int, int, int]] = []
         if has_sender:
             new_nonces = self._admit_senders(b, state, op)
-        prio = self._priorities(b, uniform)
-        rejected = self._prefilter_background(b, state, prio, op, not has_sender, batch_bytes)
+        tip_base = self._tip_base(b, uniform)  # ≥ 0: priorities are computed while storing
+        prio = _NO_ROWS if tip_base >= 0 else self._priorities(b, tip_base)
+        rejected = self._prefilter_background(b, state, prio, tip_base, op, not has_sender, batch_bytes)
 
         # (without senders only the prefilter drops rows; READY is the largest code a new row can have)
         all_ready = rejected == 0 if not has_sender else int(state.min()) == READY
@@ -1182,7 +1192,7 @@ class TxPool:
             c["uid"], c["state"], c["n_blocks"], c["t_submit"], c["t_ready"], c["valid_till"], c["weight_ps"],
             c["length"], c["tip"], c["operational"], c["priority"], c["sender"], c["nonce"], c["payload"],
             c["t_included"], lo, first_uid, state, b.t_submit, b.t_ready, b.longevity_s, b.weight_s,
-            b.length_bytes, b.tip, b.operational, prio, b.sender, b.nonce, b.payload)
+            b.length_bytes, b.tip, b.operational, prio, tip_base, b.sender, b.nonce, b.payload)
         uids = np.arange(first_uid, first_uid + k, dtype=np.int64)
         self._n = hi
         self._n_alive += k
@@ -1210,32 +1220,29 @@ class TxPool:
         return self._submit_outcome(uids[new_state != DEAD], int((new_state == READY).sum()),
                                     int((new_state == FUTURE).sum()), op)
 
-    def _priorities(self, b: TxBatch, uniform: bool | None = None) -> np.ndarray:
-        """``fees.priority`` per row. A batch of one call shape (``uniform``: weight, length, class and fee
-        the same on every row, e.g. generated transfers): see :meth:`_tip_priority`."""
-        cols = (b.weight_s, b.length_bytes, b.operational, b.fee)
-        if uniform is None:
-            uniform = all(bool(np.all(c == c[0])) for c in cols)
-        if uniform:
-            return self._tip_priority(b.tip, tuple(c[0] for c in cols))
-        return priority(b.tip, *cols, self.block_limits)
+    def _priorities(self, b: TxBatch, tip_base: int) -> np.ndarray:
+        """``fees.priority`` per row; ``tip_base``: :meth:`_tip_base` of the batch."""
+        if tip_base >= 0:
+            return _scaled_tips(b.tip, tip_base)
+        return priority(b.tip, b.weight_s, b.length_bytes, b.operational, b.fee, self.block_limits)
 
-    def _tip_priority(self, tip: np.ndarray, shape: tuple) -> np.ndarray:
-        """``fees.priority(tip, *shape)`` for a batch of one call shape (weight, length, class, fee).
+    def _tip_base(self, b: TxBatch, uniform: bool) -> int:
+        """For a batch of one call shape (``uniform``: weight, length, class and fee the same on every row,
+        e.g. generated transfers), ``priority(tip=0)`` of that shape if ``fees.priority`` is the scaled tip
+        ``fees._sat_mul(tip + 1, priority(0))`` for it, else -1.
 
-        For a Normal-class call ``priority`` is ``(tip + 1) · per_block`` saturated at int64 max, i.e.
-        ``fees._sat_mul(tip + 1, priority(0))``; that is 6× cheaper than calling ``priority`` (whose cost
-        is mostly fixed overhead) once per batch. The identity is checked once per call shape on probe tips
-        from 0 to 2**63 − 2 against ``priority`` itself; if it fails (or for Operational calls),
-        ``priority`` is called instead.
+        That identity holds for Normal-class calls (``(tip + 1) · per_block`` saturated at int64 max); it
+        is checked once per call shape on probe tips from 0 to 2**63 − 2 against ``priority`` itself. The
+        scaled tip is far cheaper than ``priority`` (mostly fixed overhead per call), and can be computed
+        while the rows are stored.
         """
-        key = tuple(x.item() for x in shape)
-        base = self._tip_base.get(key)
+        if not uniform:
+            return -1
+        key = (b.weight_s[0].item(), b.length_bytes[0].item(), b.operational[0].item(), b.fee[0].item())
+        base = self._tip_base_of_shape.get(key)
         if base is None:
-            base = self._tip_base[key] = self._probe_tip_identity(shape)
-        if base < 0:
-            return priority(tip, *shape, self.block_limits)
-        return _scaled_tips(tip, base)
+            base = self._tip_base_of_shape[key] = self._probe_tip_identity(key)
+        return base
 
     def _probe_tip_identity(self, shape: tuple) -> int:
         """``priority(0)`` for the call shape when ``priority(tip) == _sat_mul(tip + 1, priority(0))`` holds
@@ -1295,12 +1302,13 @@ class TxPool:
         self.counters.rejected_stale += op.counts.get("rejected_stale", 0)
         return admitted
 
-    def _prefilter_background(self, b: TxBatch, state: np.ndarray, prio: np.ndarray, op: _Op,
+    def _prefilter_background(self, b: TxBatch, state: np.ndarray, prio: np.ndarray, tip_base: int, op: _Op,
                               all_ready: bool = False, batch_bytes: int = 0) -> int:
         """Reject the new background rows that :meth:`_enforce_limits` would drop right after storing them:
-        the ready victims of the pooled + new ready rows (pooled ones count as older). ``all_ready``: every
-        new row is ready (a batch without sender transactions); ``batch_bytes`` is then the batch's total
-        length. Returns the number of rows rejected."""
+        the ready victims of the pooled + new ready rows (pooled ones count as older). ``prio``: the rows'
+        priorities, unless ``tip_base ≥ 0`` (:meth:`_tip_base`: they are then computed here if needed).
+        ``all_ready``: every new row is ready (a batch without sender transactions); ``batch_bytes`` is then
+        the batch's total length. Returns the number of rows rejected."""
         lim = self.limits
         # pooled ready rows: the occupancy counters, so the rows are only scanned when over a limit
         if all_ready:
@@ -1319,6 +1327,8 @@ class TxPool:
         total_bytes = int(length.sum())
         if count <= lim.ready_count and total_bytes <= lim.ready_bytes:
             return 0
+        if tip_base >= 0:
+            prio = self._priorities(b, tip_base)
         p = np.concatenate([self._col("priority")[pooled], prio[new_ready]])
         if total_bytes <= lim.ready_bytes:  # only the count binds: the count − limit worst, no full sort
             victims = _stable_smallest(p, count - lim.ready_count)
