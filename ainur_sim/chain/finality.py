@@ -466,7 +466,7 @@ class Grandpa:
                                              self.before_best, self.threshold, honest)
         if g == -2:
             return t + self._round_s, self.finalized, none, nv  # nothing new can be finalized
-        offenders = voters[equivocating] if equivocating.any() else none
+        offenders = none if honest or not equivocating.any() else voters[equivocating]
         if g < 0:
             return np.inf, -1, offenders, nv
         if g == self.finalized:  # nothing new to finalize: the round's timing does not matter
