@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 
 from ainur_sim.chain.blocktree import BlockTree, fork_stats
@@ -31,8 +32,6 @@ def test_fork_stats_separates_collisions_from_propagation_forks():
 
 def test_not_descending_matches_descends_from():
     """not_descending gives the positions descends_from marks False, for a tree with forks."""
-    import numpy as np
-
     tree = BlockTree()
     rng = np.random.default_rng(1)
     for i in range(60):
