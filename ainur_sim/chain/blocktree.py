@@ -7,6 +7,8 @@ primary blocks on the path from genesis; for Aura every block has weight 0, so f
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from numba import njit
@@ -47,6 +49,22 @@ def _ancestor_at(ids: np.ndarray, height: int, parent: np.ndarray, number: np.nd
             x = parent[x]
         out[i] = x
     return out
+
+
+@njit(cache=True)
+def _not_descending(ids: np.ndarray, block: int, parent: np.ndarray, number: np.ndarray) -> np.ndarray:
+    """Positions ``i`` where ``ids[i]`` is neither ``block`` nor a descendant of it."""
+    height = number[block]
+    out = np.empty(ids.shape[0], np.int64)
+    k = 0
+    for i in range(ids.shape[0]):
+        x = ids[i]
+        while number[x] > height:
+            x = parent[x]
+        if x != block:
+            out[k] = i
+            k += 1
+    return out[:k]
 
 
 class BlockTree:
@@ -90,6 +108,12 @@ class BlockTree:
         """Mask: which of ``ids`` are ``block`` or its descendants."""
         return self.ancestor_at(ids, int(self.store.cols["number"][block])) == block
 
+    def not_descending(self, ids: np.ndarray, block: int) -> np.ndarray:
+        """Positions in the 1-D ``ids`` of blocks that are not ``block`` or its descendants
+        (``np.flatnonzero(~descends_from(ids, block))`` in one pass)."""
+        cols = self.store.cols
+        return _not_descending(np.asarray(ids, dtype=np.int64), int(block), cols["parent_id"], cols["number"])
+
     def best_descendant(self, block: int) -> int:
         """The best block (fork choice; ties: earliest authored) among ``block`` and its descendants."""
         cols = self.store.cols
@@ -102,14 +126,15 @@ class BlockTree:
 
     def mark_finalized(self, block: int, t: float) -> np.ndarray:
         """Finalize ``block`` and its not yet finalized ancestors at time ``t``; returns their ids (oldest first)."""
-        cols = self.store.cols
+        t_finalized = self.store.cols["t_finalized"]
+        parent = self.store.cols["parent_id"]
         newly = []
-        b = block
-        while b >= 0 and np.isnan(cols["t_finalized"][b]):
+        b = int(block)
+        while b >= 0 and math.isnan(t_finalized[b]):
             newly.append(b)
-            b = cols["parent_id"][b]
+            b = int(parent[b])
         ids = np.array(newly[::-1], dtype=np.int64)
-        cols["t_finalized"][ids] = t
+        t_finalized[ids] = t
         return ids
 
     def ancestry(self, head: int) -> np.ndarray:

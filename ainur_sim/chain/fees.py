@@ -18,6 +18,7 @@ not part of it: it is charged by the fixed ``base_fee`` and counted separately w
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numba
@@ -37,6 +38,7 @@ OPERATIONAL_FEE_MULTIPLIER: int = 5
 """Polkadot/Kusama ``OperationalFeeMultiplier``: an Operational call's final fee counts 5× as virtual tip."""
 
 _INT64_MAX = np.iinfo(np.int64).max
+_TWO_63 = 2.0**63  # the first double above int64's range
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,14 @@ def inclusion_fee(weight_s, length_bytes, multiplier, params: FeeParams) -> np.n
     base_fee + length·per_byte_fee + ⌊multiplier · ⌊weight_s · weight_fee_per_s⌋⌋ — two floors, as
     Substrate floors ``WeightToFee`` and then the fixed-point multiplier product. Exact while the weight
     fee stays below 2^53 units (≈ 9,000 tokens).
+
+    Python numbers (one block's totals, as the transaction flow passes them once per block) take a scalar
+    path with the same float operations and the same ``np.int64`` result, without numpy's per-call cost.
     """
+    if isinstance(weight_s, (int, float)) and isinstance(length_bytes, int) and isinstance(multiplier, (int, float)):
+        fee = _inclusion_fee_scalar(float(weight_s), length_bytes, float(multiplier), params)
+        if fee is not None:
+            return np.int64(fee)
     w = np.asarray(weight_s, dtype=np.float64)
     length = np.asarray(length_bytes, dtype=np.int64)
     m = np.asarray(multiplier, dtype=np.float64)
@@ -162,6 +171,28 @@ def inclusion_fee(weight_s, length_bytes, multiplier, params: FeeParams) -> np.n
     unadjusted = np.floor(w * float(params.weight_fee_per_s))
     adjusted = np.floor(m * unadjusted).astype(np.int64)
     return np.int64(params.base_fee) + length * np.int64(params.per_byte_fee) + adjusted
+
+
+def _inclusion_fee_scalar(w: float, length: int, m: float, params: FeeParams) -> int | None:
+    """:func:`inclusion_fee` of one transaction (weight s, length bytes, multiplier) as a Python int, or None
+    where the array path must decide: a non-finite value, or an integer outside int64 (numpy would wrap
+    or raise).
+
+    The floats are the array path's: ``w · weight_fee_per_s`` and ``m · ⌊…⌋`` are the same IEEE products,
+    and ``math.floor`` of a finite double is exact, as ``np.floor`` + ``astype(int64)`` is in range.
+    """
+    if w < 0 or length < 0 or m < 0:
+        raise ValueError("weight_s, length_bytes and multiplier must be ≥ 0")
+    unadjusted = w * float(params.weight_fee_per_s)
+    if not (math.isfinite(unadjusted) and math.isfinite(m)):
+        return None
+    adjusted = m * float(math.floor(unadjusted))
+    if not adjusted < _TWO_63:  # (≥ 0 here; inf fails too)
+        return None
+    by_length = length * params.per_byte_fee
+    partial = params.base_fee + by_length
+    fee = partial + math.floor(adjusted)
+    return fee if max(length, params.base_fee, by_length, partial, fee) <= _INT64_MAX else None
 
 
 def total_fee(weight_s, length_bytes, multiplier, tip, params: FeeParams) -> np.ndarray:
@@ -176,15 +207,21 @@ def split_fee(fee, params: FeeParams | None = None) -> tuple[np.ndarray, np.ndar
     """Split fees into (treasury, burned), integers summing exactly to ``fee``.
 
     treasury = ⌊fee · treasury_share⌋ with the share held in parts per billion (Substrate's ``Perbill``),
-    computed without overflow for any int64 fee.
+    computed without overflow for any int64 fee. A Python int (one finalization's total, as the
+    transaction flow passes it) is split in Python integers, exactly as the int64 array arithmetic does
+    (no intermediate exceeds the fee), and returned as ``np.int64`` scalars like the array path.
     """
     params = params or FeeParams()
+    ppb = round(params.treasury_share * 10**9)
+    if isinstance(fee, int) and 0 <= fee <= _INT64_MAX:
+        q, r = divmod(fee, 10**9)
+        treasury = q * ppb + (r * ppb) // 10**9
+        return np.int64(treasury), np.int64(fee - treasury)
     f = np.asarray(fee, dtype=np.int64)
     if np.any(f < 0):
         raise ValueError("fee must be ≥ 0")
-    ppb = np.int64(round(params.treasury_share * 10**9))
     q, r = np.divmod(f, np.int64(10**9))
-    treasury = q * ppb + (r * ppb) // np.int64(10**9)
+    treasury = q * np.int64(ppb) + (r * np.int64(ppb)) // np.int64(10**9)
     return treasury, f - treasury
 
 

@@ -240,10 +240,81 @@ def _kth_finite(values: np.ndarray, k: int) -> float:
     return _kth_of_column(buf[:m], 0, k, np.empty(m))
 
 
+def selection_network(n: int, k: int) -> np.ndarray:
+    """Comparators ``(a, b)``, ``a < b``, that leave the k-th smallest (1-based) of ``n`` values at position
+    ``k − 1`` and the largest at ``n − 1`` when each puts the smaller value at ``a`` (shape (m, 2), int64).
+
+    Batcher's odd–even merge sort on the next power of two ≥ ``n``, keeping only comparators within the
+    first ``n`` positions (the others would only touch padding of +inf, which never moves) that can still
+    affect one of the two positions. With no NaN the result is the exact order statistic, as a selection.
+    """
+    size = 1
+    while size < n:
+        size *= 2
+    pairs: list[tuple[int, int]] = []
+    p = 1
+    while p < size:
+        step = p
+        while step >= 1:
+            for j in range(step % p, size - step, 2 * step):
+                for i in range(min(step - 1, size - j - step - 1) + 1):
+                    a, b = i + j, i + j + step
+                    if a // (2 * p) == b // (2 * p) and b < n:
+                        pairs.append((a, b))
+            step //= 2
+        p *= 2
+    wanted = {k - 1, n - 1}
+    kept: list[tuple[int, int]] = []
+    for a, b in reversed(pairs):  # backwards: a comparator matters if it writes a position that matters
+        if a in wanted or b in wanted:
+            kept.append((a, b))
+            wanted.update((a, b))
+    return np.array(kept[::-1], dtype=np.int64).reshape(-1, 2)
+
+
+@njit(cache=True)
+def _kth_and_max(arr: np.ndarray, k: int, net: np.ndarray, buf: np.ndarray, kth: np.ndarray,
+                 largest: np.ndarray) -> None:
+    """Per column ``j`` of ``arr``: ``kth[j]`` = its k-th smallest (1-based), ``largest[j]`` = its maximum.
+
+    Without NaN the comparators ``net`` (:func:`selection_network` for ``arr.shape[0]`` rows and ``k``)
+    sort the columns in place enough for both — branch-free and vectorised across columns, where a
+    quickselect per column mispredicts on fresh random data; an order statistic is a value of the column,
+    so the result is the same number. With a NaN, quickselect and a comparison scan (as before; ``arr``
+    is left as it is).
+    """
+    nv, no = arr.shape
+    has_nan = False
+    for i in range(nv):
+        for j in range(no):
+            if arr[i, j] != arr[i, j]:
+                has_nan = True
+    if not has_nan:
+        for c in range(net.shape[0]):
+            a = net[c, 0]
+            b = net[c, 1]
+            for j in range(no):
+                x = arr[a, j]
+                y = arr[b, j]
+                arr[a, j] = min(x, y)
+                arr[b, j] = max(x, y)
+        for j in range(no):
+            kth[j] = arr[k - 1, j]
+            largest[j] = arr[nv - 1, j]
+        return
+    for j in range(no):
+        kth[j] = _kth_of_column(arr, j, k, buf)
+        last = arr[0, j]
+        for i in range(1, nv):
+            if arr[i, j] > last:
+                last = arr[i, j]
+        largest[j] = last
+
+
 @njit(cache=True)
 def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, jitter: np.ndarray, pick: np.ndarray,
                   obs_pos: np.ndarray, unanimous: bool, threshold: int, T: float, processing: float,
-                  rank: int) -> tuple[np.ndarray, float]:
+                  rank: int, net: np.ndarray) -> tuple[np.ndarray, float]:
     """Order-statistic timing of a round that finalizes (all times in s).
 
     Voter ``i`` (rows) prevotes at ``max(t, min(prev_done[i], t + 2T)) + processing``; its prevote reaches
@@ -253,27 +324,26 @@ def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, jitter: np.n
     is voter ``obs_pos[j]``. Observer ``j`` is done ``processing`` after the threshold-th precommit
     (delays ``lat * jitter[1]``). Returns (done time per observer, round completion = the ``rank``-th
     smallest done time, 0-based). Same arithmetic, in the same order, as the numpy formulation it replaced.
+    ``net``: :func:`selection_network` for the voters and the threshold (see :func:`_kth_and_max`).
     """
     nv, no = lat.shape
     buf = np.empty(nv)
     arr = np.empty((nv, no))
+    kth = np.empty(no)
+    last = np.empty(no)
     t_cap = t + 2 * T
     for i in range(nv):
         pv = max(t, min(prev_done[i], t_cap)) + processing
         for j in range(no):
             arr[i, j] = pv + lat[i, j] * jitter[0, i, j]
+    _kth_and_max(arr, threshold, net, buf, kth, last)
     precommit_obs = np.empty(no)
     t_wait = t + 4 * T
     for j in range(no):
-        ready = _kth_of_column(arr, j, threshold, buf)
         if unanimous:
-            precommit_obs[j] = ready + processing
+            precommit_obs[j] = kth[j] + processing
         else:
-            last = arr[0, j]
-            for i in range(1, nv):
-                if arr[i, j] > last:
-                    last = arr[i, j]
-            precommit_obs[j] = max(ready, min(last, t_wait)) + processing
+            precommit_obs[j] = max(kth[j], min(last[j], t_wait)) + processing
     precommit = np.empty(nv)
     for i in range(nv):
         precommit[i] = precommit_obs[pick[i]]
@@ -282,9 +352,10 @@ def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, jitter: np.n
     for i in range(nv):
         for j in range(no):
             arr[i, j] = precommit[i] + lat[i, j] * jitter[1, i, j]
+    _kth_and_max(arr, threshold, net, buf, kth, last)
     done = np.empty(no)
     for j in range(no):
-        done[j] = _kth_of_column(arr, j, threshold, buf) + processing
+        done[j] = kth[j] + processing
     return done, np.sort(done)[rank]
 
 
@@ -334,6 +405,7 @@ class Grandpa:
         self._everyone = np.arange(self.n)
         self._no_equivocation = np.zeros(self.n, dtype=bool)
         self._rank: dict[tuple[int, int], int] = {}  # (observers, voters) -> rank of the completion time
+        self._networks: dict[int, np.ndarray] = {}  # voters -> selection_network(voters, threshold)
         # vote delays between all voters and the observers (the common case: everyone online)
         self._lat_all = np.ascontiguousarray(network.gossip_s[:, self.observers], dtype=np.float64)
         production.block_listeners.append(self._on_block)
@@ -394,7 +466,7 @@ class Grandpa:
                                              self.before_best, self.threshold, honest)
         if g == -2:
             return t + self._round_s, self.finalized, none, nv  # nothing new can be finalized
-        offenders = voters[equivocating] if equivocating.any() else none
+        offenders = none if honest or not equivocating.any() else voters[equivocating]
         if g < 0:
             return np.inf, -1, offenders, nv
         if g == self.finalized:  # nothing new to finalize: the round's timing does not matter
@@ -421,9 +493,12 @@ class Grandpa:
                                    method="inverted_cdf"))
             self._rank[key] = rank
         prev = self._done_prev if nv == self.n else self._done_prev[voters]
+        net = self._networks.get(nv)
+        if net is None:
+            net = self._networks[nv] = selection_network(nv, self.threshold)
         done_obs, t_complete = _round_timing(float(t), prev, np.ascontiguousarray(lat, dtype=np.float64),
                                              jitter, pick, obs_pos, bool(unanimous), self.threshold, self.T,
-                                             self.processing, rank)
+                                             self.processing, rank, net)
         t_complete = float(t_complete)
         self._done_prev[:] = t_complete
         self._done_prev[obs] = done_obs

@@ -230,7 +230,7 @@ class BlockProduction:
         """``block`` is final: views on chains that do not contain it catch up to a chain that does."""
         self.finalized = block
         self.update_views(self.env.now)
-        off = np.flatnonzero(~self.tree.descends_from(self.head, block))
+        off = self.tree.not_descending(self.head, block)
         for v in off:
             self.head[v], self.head_key[v] = block, int(self.tree.choice_key(block))
             self.sync(int(v))

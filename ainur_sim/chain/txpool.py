@@ -100,13 +100,14 @@ def _batch_violations(weight_s, length_bytes, tip, longevity_s, t_submit, t_read
 
 
 @numba.njit(cache=True)
-def _batch_facts(t_submit, weight_s, length_bytes, operational, fee, sender) -> tuple[bool, bool, bool]:
+def _batch_facts(t_submit, weight_s, length_bytes, operational, fee, sender) -> tuple[bool, bool, bool, int]:
     """(``t_submit`` non-decreasing, one call shape — weight, length, class and fee equal to the first
-    row's —, any sender ≥ 0) of a non-empty batch, as :meth:`TxPool.submit` would find them with numpy
-    (a NaN compares unequal)."""
+    row's —, any sender ≥ 0, total length in bytes) of a non-empty batch, as :meth:`TxPool.submit` would
+    find them with numpy (a NaN compares unequal; the int64 sum wraps as numpy's does)."""
     in_order = True
     uniform = True
     has_sender = False
+    total_length = 0
     w0, l0, o0, f0 = weight_s[0], length_bytes[0], operational[0], fee[0]
     for i in range(t_submit.shape[0]):
         if i and not t_submit[i] >= t_submit[i - 1]:
@@ -115,7 +116,8 @@ def _batch_facts(t_submit, weight_s, length_bytes, operational, fee, sender) -> 
             uniform = False
         if sender[i] >= 0:
             has_sender = True
-    return in_order, uniform, has_sender
+        total_length += length_bytes[i]
+    return in_order, uniform, has_sender, total_length
 
 
 @dataclass
@@ -539,6 +541,36 @@ def _fill_block(w, ln, op, waiting, succ, normal_w, total_w, normal_len, total_l
 
 
 @numba.njit(cache=True)
+def _stable_argsort(key):
+    """``np.argsort(key, kind="stable")`` for int64 keys: an LSD radix sort, one byte per pass (passes
+    where every key has the same byte are skipped). Branch-free, where a comparison sort of random keys
+    keeps mispredicting."""
+    n = key.shape[0]
+    order = np.arange(n)
+    keys = key ^ np.int64(-9223372036854775808)  # sign bit flipped: unsigned byte order = signed order
+    order2 = np.empty(n, np.int64)
+    keys2 = np.empty(n, np.int64)
+    count = np.empty(257, np.int64)
+    for shift in range(0, 64, 8):
+        count[:] = 0
+        for i in range(n):
+            count[((keys[i] >> shift) & 255) + 1] += 1
+        if count.max() == n:
+            continue
+        for b in range(256):
+            count[b + 1] += count[b]
+        for i in range(n):
+            d = (keys[i] >> shift) & 255
+            j = count[d]
+            count[d] = j + 1
+            order2[j] = order[i]
+            keys2[j] = keys[i]
+        order, order2 = order2, order
+        keys, keys2 = keys2, keys
+    return order
+
+
+@numba.njit(cache=True)
 def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, operational, lo, n, excluded,
                         in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped):
     """:meth:`TxPool.select` for a pool without sender transactions (no nonce order to respect).
@@ -591,20 +623,7 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
         else:
             tail[nt] = r
             nt += 1
-    srt = np.argsort(key[:nh])
-    i = 0
-    while i < nh:  # equal keys back in row order (the sort above is not stable)
-        j = i + 1
-        while j < nh and key[srt[j]] == key[srt[i]]:
-            j += 1
-        for a in range(i + 1, j):
-            v = srt[a]
-            b = a - 1
-            while b >= i and srt[b] > v:
-                srt[b + 1] = srt[b]
-                b -= 1
-            srt[b + 1] = v
-        i = j
+    srt = _stable_argsort(key[:nh])
     out = np.empty(m, np.int64)
     k = 0
     skipped = 0
@@ -637,25 +656,49 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
 
 
 @numba.njit(cache=True)
-def _include(rows, state, n_blocks, t_included, length, t):
+def _gather_uid_tip(rows, uid, tip):
+    """``(uid[rows], tip[rows])`` in one pass over the selected rows."""
+    uids = np.empty(rows.shape[0], np.int64)
+    tips = np.empty(rows.shape[0], np.int64)
+    for i in range(rows.shape[0]):
+        uids[i] = uid[rows[i]]
+        tips[i] = tip[rows[i]]
+    return uids, tips
+
+
+@numba.njit(cache=True)
+def _include(rows, state, n_blocks, t_included, length, t, distinct):
     """:meth:`TxPool.mark_included` on ``rows``, with numpy's fancy-assignment semantics for repeated rows.
 
     Returns (ok = all ready or in block, first inclusions, rows that were ready, their bytes); changes
-    nothing unless ok.
+    nothing unless ok. ``distinct`` (no row repeats, e.g. a selection's rows): one pass after the check,
+    as no row is then read after it was written.
     """
     n = rows.shape[0]
     for i in range(n):
         if state[rows[i]] < READY:
             return False, 0, 0, 0
     first = 0
+    was_ready = 0
+    ready_bytes = 0
+    if distinct:
+        for i in range(n):
+            r = rows[i]
+            if state[r] == READY:
+                was_ready += 1
+                ready_bytes += length[r]
+                state[r] = IN_BLOCK
+            n_blocks[r] += 1
+            if np.isnan(t_included[r]):
+                first += 1
+                t_included[r] = t
+        return True, first, was_ready, ready_bytes
     for i in range(n):
         if np.isnan(t_included[rows[i]]):
             first += 1
     blocks = np.empty(n, n_blocks.dtype)
     for i in range(n):
         blocks[i] = n_blocks[rows[i]] + 1
-    was_ready = 0
-    ready_bytes = 0
     for i in range(n):
         r = rows[i]
         if state[r] == READY:
@@ -733,16 +776,79 @@ def _first_alive(state, lo, n) -> int:
 
 
 @numba.njit(cache=True)
-def _scaled_tips(tip, base):
-    """``fees._sat_mul(tip + 1, base)``: ``(tip + 1) · base`` in int64, or int64 max where the product in
-    float64 reaches int64 max (the same operations, element by element)."""
+def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till, c_weight_ps, c_length, c_tip,
+                c_operational, c_priority, c_sender, c_nonce, c_payload, c_t_included, lo, first_uid, state,
+                t_submit, t_ready, longevity_s, weight_s, length_bytes, tip, operational, prio, tip_base, sender,
+                nonce, payload):
+    """Write the batch rows whose ``state`` is not DEAD into the pool columns ``c_*`` from row ``lo`` on, in
+    order (:meth:`TxPool.submit`'s storing step, without one numpy call per column).
+
+    Columns get: uid ``first_uid + j``, the row's ``state``, no block, ``valid_till = t_submit + longevity_s``
+    (s), ``weight_ps = rint(weight_s · 10^12)`` (the float product and rounding numpy does), no inclusion
+    time (NaN), priority ``prio`` or, when ``tip_base ≥ 0``, the scaled tip (:func:`_scaled_tip`); the rest
+    as given. One loop per column: a loop writing many columns at one row index is
+    several times slower (the columns' rows share cache sets). Returns (the written rows' total length
+    in bytes, the NaN-ignoring minimum of their valid_till: NaN when all are NaN or none is written).
+    """
+    idx = np.flatnonzero(state != DEAD)
+    k = idx.shape[0]
+    per_s = float(WEIGHT_PER_SECOND)
+    vt_min = np.nan
+    total_len = 0
+    for j in range(k):
+        c_uid[lo + j] = first_uid + j
+    for j in range(k):
+        c_state[lo + j] = state[idx[j]]
+    c_n_blocks[lo:lo + k] = 0
+    for j in range(k):
+        c_t_submit[lo + j] = t_submit[idx[j]]
+    for j in range(k):
+        c_t_ready[lo + j] = t_ready[idx[j]]
+    for j in range(k):
+        vt = t_submit[idx[j]] + longevity_s[idx[j]]
+        c_valid_till[lo + j] = vt
+        if vt < vt_min or vt_min != vt_min:
+            vt_min = vt
+    for j in range(k):
+        c_weight_ps[lo + j] = np.int64(np.rint(weight_s[idx[j]] * per_s))
+    for j in range(k):
+        c_length[lo + j] = length_bytes[idx[j]]
+        total_len += length_bytes[idx[j]]
+    for j in range(k):
+        c_tip[lo + j] = tip[idx[j]]
+    for j in range(k):
+        c_operational[lo + j] = operational[idx[j]]
+    if tip_base >= 0:
+        for j in range(k):
+            c_priority[lo + j] = _scaled_tip(tip[idx[j]], tip_base)
+    else:
+        for j in range(k):
+            c_priority[lo + j] = prio[idx[j]]
+    for j in range(k):
+        c_sender[lo + j] = sender[idx[j]]
+    for j in range(k):
+        c_nonce[lo + j] = nonce[idx[j]]
+    for j in range(k):
+        c_payload[lo + j] = payload[idx[j]]
+    c_t_included[lo:lo + k] = np.nan
+    return total_len, vt_min
+
+
+@numba.njit(cache=True)
+def _scaled_tip(tip, base):
+    """``fees._sat_mul(tip + 1, base)`` of one tip: ``(tip + 1) · base`` in int64, or int64 max where the
+    product in float64 reaches int64 max (the same operations)."""
     big = np.iinfo(np.int64).max
-    limit = float(big)
-    fb = float(base)
+    a = tip + 1
+    return big if float(a) * float(base) >= float(big) else a * base
+
+
+@numba.njit(cache=True)
+def _scaled_tips(tip, base):
+    """:func:`_scaled_tip` of every tip."""
     out = np.empty(tip.shape[0], np.int64)
     for i in range(tip.shape[0]):
-        a = tip[i] + 1
-        out[i] = big if float(a) * fb >= limit else a * base
+        out[i] = _scaled_tip(tip[i], base)
     return out
 
 
@@ -812,6 +918,20 @@ _COLUMNS: dict[str, type] = {
 }
 
 _NO_ROWS = np.empty(0, np.int64)
+_COLUMN_STAGGER_BYTES = 256  # start offset between consecutive pool columns (4 cache lines)
+
+
+def _new_column(name: str, size: int) -> np.ndarray:
+    """A zeroed pool column of ``size`` rows, starting ``_COLUMN_STAGGER_BYTES`` × its position in
+    ``_COLUMNS`` bytes into its buffer.
+
+    Large arrays are allocated page-aligned, so equal-itemsize columns allocated alone have row ``j`` at
+    the same offset modulo 4 KiB: a kernel touching one row of many columns then keeps hitting the same
+    L1 cache sets. The stagger spreads them over different sets.
+    """
+    dt = np.dtype(_COLUMNS[name])
+    shift = list(_COLUMNS).index(name) * _COLUMN_STAGGER_BYTES // dt.itemsize
+    return np.zeros(size + shift, dt)[shift:]
 
 
 def _joined(parts: list[np.ndarray], empty: np.ndarray) -> np.ndarray:
@@ -854,7 +974,7 @@ class TxPool:
         # storage is full, see _reserve) are rarely copied; 16 × the default limits ≈ 139k rows, 13 MB
         cap = capacity or 16 * (self.limits.ready_count + self.limits.future_count)
         self._cap = max(int(cap), 16)
-        self._c: dict[str, np.ndarray] = {k: np.zeros(self._cap, dt) for k, dt in _COLUMNS.items()}
+        self._c: dict[str, np.ndarray] = {k: _new_column(k, self._cap) for k in _COLUMNS}
         self._n = 0  # rows in use (alive or dead, not yet compacted)
         self._n_alive = 0
         self._next_uid = 0
@@ -873,8 +993,8 @@ class TxPool:
         self._count = [0, 0, 0, 0]
         self._bytes = [0, 0, 0, 0]
         self._expire_lb = math.inf  # a lower bound of valid_till over ready and future rows
-        self._sel: tuple[np.ndarray, np.ndarray] | None = None  # (uids, rows) of the last selection
-        self._tip_base: dict[tuple, int] = {}  # call shape -> priority(tip=0), or -1: see _tip_priority
+        self._sel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (uids, rows, tips) of the last selection
+        self._tip_base_of_shape: dict[tuple, int] = {}  # call shape -> priority(tip=0), or -1: see _tip_base
 
     # ---- row storage -------------------------------------------------------------------------------
 
@@ -894,7 +1014,7 @@ class TxPool:
         while cap < 2 * (self._n + k):
             cap *= 2
         for name, old in self._c.items():
-            new = np.zeros(cap, old.dtype)
+            new = _new_column(name, cap)
             new[: self._n] = old[: self._n]
             self._c[name] = new
         self._cap = cap
@@ -1046,61 +1166,49 @@ class TxPool:
         first_uid = self._next_uid
         if n == 0:
             return self._submit_outcome(np.empty(0, np.int64), 0, 0, op)
-        sorted_in, uniform, has_sender = _batch_facts(batch.t_submit, batch.weight_s, batch.length_bytes,
-                                                      batch.operational, batch.fee, batch.sender)
+        sorted_in, uniform, has_sender, batch_bytes = _batch_facts(batch.t_submit, batch.weight_s,
+                                                                   batch.length_bytes, batch.operational,
+                                                                   batch.fee, batch.sender)
         b = batch if sorted_in else batch.take(np.argsort(batch.t_submit, kind="stable"))
         self.counters.submitted += n
-        state = np.full(n, READY, np.int8)
+        state = np.empty(n, np.int8)
+        state.fill(READY)
         new_nonces: list[tuple[int, int, int]] = []
         if has_sender:
             new_nonces = self._admit_senders(b, state, op)
-        prio = self._priorities(b, uniform)
-        self._prefilter_background(b, state, prio, op, not has_sender)
+        tip_base = self._tip_base(b, uniform)  # ≥ 0: priorities are computed while storing
+        prio = _NO_ROWS if tip_base >= 0 else self._priorities(b, tip_base)
+        rejected = self._prefilter_background(b, state, prio, tip_base, op, not has_sender, batch_bytes)
 
-        all_ready = int(state.min()) == READY  # (READY is the largest code a new row can have)
-        keep = state != DEAD
-        k = n if all_ready else int(keep.sum())
+        # (without senders only the prefilter drops rows; READY is the largest code a new row can have)
+        all_ready = rejected == 0 if not has_sender else int(state.min()) == READY
+        keep = None if all_ready else state != DEAD
+        k = n if keep is None else int(keep.sum())
         self._reserve(k)
         self._sel = None
         lo, hi = self._n, self._n + k
         c = self._c
+        new_bytes, vt_min = _store_rows(
+            c["uid"], c["state"], c["n_blocks"], c["t_submit"], c["t_ready"], c["valid_till"], c["weight_ps"],
+            c["length"], c["tip"], c["operational"], c["priority"], c["sender"], c["nonce"], c["payload"],
+            c["t_included"], lo, first_uid, state, b.t_submit, b.t_ready, b.longevity_s, b.weight_s,
+            b.length_bytes, b.tip, b.operational, prio, tip_base, b.sender, b.nonce, b.payload)
         uids = np.arange(first_uid, first_uid + k, dtype=np.int64)
-
-        def kept(a: np.ndarray) -> np.ndarray:
-            return a if k == n else a[keep]
-
-        c["uid"][lo:hi] = uids
-        c["state"][lo:hi] = kept(state)
-        c["n_blocks"][lo:hi] = 0
-        c["t_submit"][lo:hi] = kept(b.t_submit)
-        c["t_ready"][lo:hi] = kept(b.t_ready)
-        c["valid_till"][lo:hi] = kept(b.t_submit) + kept(b.longevity_s)
-        c["weight_ps"][lo:hi] = np.rint(kept(b.weight_s) * WEIGHT_PER_SECOND)
-        c["length"][lo:hi] = kept(b.length_bytes)
-        c["tip"][lo:hi] = kept(b.tip)
-        c["operational"][lo:hi] = kept(b.operational)
-        c["priority"][lo:hi] = kept(prio)
-        c["sender"][lo:hi] = kept(b.sender)
-        c["nonce"][lo:hi] = kept(b.nonce)
-        c["payload"][lo:hi] = kept(b.payload)
-        c["t_included"][lo:hi] = np.nan
         self._n = hi
         self._n_alive += k
         self._next_uid += k
         if all_ready:
             self._count[READY] += k
-            self._bytes[READY] += int(c["length"][lo:hi].sum())
+            self._bytes[READY] += int(new_bytes)
         elif k:
             self._uncount(np.arange(lo, hi), c["state"][lo:hi], +1)
-        if k:
-            vt_min = float(np.fmin.reduce(c["valid_till"][lo:hi]))  # (NaN never expires: ignored)
-            if vt_min < self._expire_lb:
-                self._expire_lb = vt_min
+        if vt_min < self._expire_lb:  # (NaN never expires: ignored)
+            self._expire_lb = float(vt_min)
         if new_nonces:
-            uid_of = np.cumsum(keep) - 1 + first_uid
+            uid_of = uids if keep is None else np.cumsum(keep) - 1 + first_uid
             for i, s, nn in new_nonces:
                 self._nonces[s][nn] = int(uid_of[i])
-        if not all_ready:  # (all ready: no new row was dropped)
+        if keep is not None:  # (all ready: no new row was dropped)
             dropped_new = ~keep & (b.payload >= 0)
             if dropped_new.any():
                 op.dropped.append(b.payload[dropped_new])
@@ -1112,32 +1220,29 @@ class TxPool:
         return self._submit_outcome(uids[new_state != DEAD], int((new_state == READY).sum()),
                                     int((new_state == FUTURE).sum()), op)
 
-    def _priorities(self, b: TxBatch, uniform: bool | None = None) -> np.ndarray:
-        """``fees.priority`` per row. A batch of one call shape (``uniform``: weight, length, class and fee
-        the same on every row, e.g. generated transfers): see :meth:`_tip_priority`."""
-        cols = (b.weight_s, b.length_bytes, b.operational, b.fee)
-        if uniform is None:
-            uniform = all(bool(np.all(c == c[0])) for c in cols)
-        if uniform:
-            return self._tip_priority(b.tip, tuple(c[0] for c in cols))
-        return priority(b.tip, *cols, self.block_limits)
+    def _priorities(self, b: TxBatch, tip_base: int) -> np.ndarray:
+        """``fees.priority`` per row; ``tip_base``: :meth:`_tip_base` of the batch."""
+        if tip_base >= 0:
+            return _scaled_tips(b.tip, tip_base)
+        return priority(b.tip, b.weight_s, b.length_bytes, b.operational, b.fee, self.block_limits)
 
-    def _tip_priority(self, tip: np.ndarray, shape: tuple) -> np.ndarray:
-        """``fees.priority(tip, *shape)`` for a batch of one call shape (weight, length, class, fee).
+    def _tip_base(self, b: TxBatch, uniform: bool) -> int:
+        """For a batch of one call shape (``uniform``: weight, length, class and fee the same on every row,
+        e.g. generated transfers), ``priority(tip=0)`` of that shape if ``fees.priority`` is the scaled tip
+        ``fees._sat_mul(tip + 1, priority(0))`` for it, else -1.
 
-        For a Normal-class call ``priority`` is ``(tip + 1) · per_block`` saturated at int64 max, i.e.
-        ``fees._sat_mul(tip + 1, priority(0))``; that is 6× cheaper than calling ``priority`` (whose cost
-        is mostly fixed overhead) once per batch. The identity is checked once per call shape on probe tips
-        from 0 to 2**63 − 2 against ``priority`` itself; if it fails (or for Operational calls),
-        ``priority`` is called instead.
+        That identity holds for Normal-class calls (``(tip + 1) · per_block`` saturated at int64 max); it
+        is checked once per call shape on probe tips from 0 to 2**63 − 2 against ``priority`` itself. The
+        scaled tip is far cheaper than ``priority`` (mostly fixed overhead per call), and can be computed
+        while the rows are stored.
         """
-        key = tuple(x.item() for x in shape)
-        base = self._tip_base.get(key)
+        if not uniform:
+            return -1
+        key = (b.weight_s[0].item(), b.length_bytes[0].item(), b.operational[0].item(), b.fee[0].item())
+        base = self._tip_base_of_shape.get(key)
         if base is None:
-            base = self._tip_base[key] = self._probe_tip_identity(shape)
-        if base < 0:
-            return priority(tip, *shape, self.block_limits)
-        return _scaled_tips(tip, base)
+            base = self._tip_base_of_shape[key] = self._probe_tip_identity(key)
+        return base
 
     def _probe_tip_identity(self, shape: tuple) -> int:
         """``priority(0)`` for the call shape when ``priority(tip) == _sat_mul(tip + 1, priority(0))`` holds
@@ -1197,26 +1302,33 @@ class TxPool:
         self.counters.rejected_stale += op.counts.get("rejected_stale", 0)
         return admitted
 
-    def _prefilter_background(self, b: TxBatch, state: np.ndarray, prio: np.ndarray, op: _Op,
-                              all_ready: bool = False) -> None:
+    def _prefilter_background(self, b: TxBatch, state: np.ndarray, prio: np.ndarray, tip_base: int, op: _Op,
+                              all_ready: bool = False, batch_bytes: int = 0) -> int:
         """Reject the new background rows that :meth:`_enforce_limits` would drop right after storing them:
-        the ready victims of the pooled + new ready rows (pooled ones count as older). ``all_ready``: every
-        new row is ready (a batch without sender transactions)."""
-        new_ready = np.arange(len(b)) if all_ready else np.flatnonzero(state == READY)
-        if new_ready.size == 0:
-            return
+        the ready victims of the pooled + new ready rows (pooled ones count as older). ``prio``: the rows'
+        priorities, unless ``tip_base ≥ 0`` (:meth:`_tip_base`: they are then computed here if needed).
+        ``all_ready``: every new row is ready (a batch without sender transactions); ``batch_bytes`` is then
+        the batch's total length. Returns the number of rows rejected."""
         lim = self.limits
         # pooled ready rows: the occupancy counters, so the rows are only scanned when over a limit
-        new_bytes = int(b.length_bytes.sum() if all_ready else b.length_bytes[new_ready].sum())
-        if (self._count[READY] + new_ready.size <= lim.ready_count
-                and self._bytes[READY] + new_bytes <= lim.ready_bytes):
-            return
+        if all_ready:
+            n_new, new_bytes = len(b), int(batch_bytes)
+        else:
+            new_ready = np.flatnonzero(state == READY)
+            n_new, new_bytes = int(new_ready.size), int(b.length_bytes[new_ready].sum())
+        if n_new == 0 or (self._count[READY] + n_new <= lim.ready_count
+                          and self._bytes[READY] + new_bytes <= lim.ready_bytes):
+            return 0
+        if all_ready:
+            new_ready = np.arange(n_new)
         pooled = np.flatnonzero(self._col("state")[self._lo:] == READY) + self._lo
         count = pooled.size + new_ready.size
         length = np.concatenate([self._col("length")[pooled], b.length_bytes[new_ready]])
         total_bytes = int(length.sum())
         if count <= lim.ready_count and total_bytes <= lim.ready_bytes:
-            return
+            return 0
+        if tip_base >= 0:
+            prio = self._priorities(b, tip_base)
         p = np.concatenate([self._col("priority")[pooled], prio[new_ready]])
         if total_bytes <= lim.ready_bytes:  # only the count binds: the count − limit worst, no full sort
             victims = _stable_smallest(p, count - lim.ready_count)
@@ -1229,6 +1341,7 @@ class TxPool:
         state[victims] = DEAD
         op.counts["rejected_low_priority"] = op.counts.get("rejected_low_priority", 0) + int(victims.size)
         self.counters.rejected_low_priority += int(victims.size)
+        return int(victims.size)
 
     @staticmethod
     def _submit_outcome(ids: np.ndarray, n_ready: int, n_future: int, op: _Op) -> SubmitOutcome:
@@ -1313,8 +1426,8 @@ class TxPool:
                                              nw / WEIGHT_PER_SECOND, int(tl), int(skipped))
         self.select_log.append(t=t, n_candidates=m, n_selected=rows.size, n_operational=n_op,
                                weight_s=tw / WEIGHT_PER_SECOND, length_bytes=tl, n_skipped=skipped)
-        uids = self._c["uid"][rows]
-        self._sel = (uids, rows)
+        uids, tips = _gather_uid_tip(rows, self._c["uid"], self._c["tip"])
+        self._sel = (uids, rows, tips)
         return uids
 
     def _link_senders(self, order: np.ndarray, cand_mask: np.ndarray, excluded: np.ndarray | None,
@@ -1349,10 +1462,12 @@ class TxPool:
         block_id = int(block_id)
         if block_id in self._blocks:
             raise ValueError(f"block {block_id} already recorded")
-        rows = self._rows_for(ids)
+        sel = self._sel
+        selected = sel is not None and ids is sel[0]  # the last selection's rows: distinct
+        rows = sel[1] if selected else self._rows_of(ids)
         c = self._c
         ok, first, was_ready, ready_bytes = _include(rows, c["state"], c["n_blocks"], c["t_included"],
-                                                     c["length"], float(t))
+                                                     c["length"], float(t), selected)
         if not ok:
             raise ValueError("only ready or in-block transactions can be included")
         self._count[READY] -= was_ready
@@ -1498,6 +1613,9 @@ class TxPool:
 
     def tips_of(self, ids: np.ndarray) -> np.ndarray:
         """Tips (base units) of transactions still in the pool, e.g. those just selected for a block."""
+        sel = self._sel
+        if sel is not None and ids is sel[0]:  # gathered by the selection (a copy: the caller may write)
+            return sel[2].copy()
         return self._c["tip"][self._rows_for(ids, alive=True)]  # (fancy indexing: a fresh array)
 
     def payloads_of(self, ids: np.ndarray) -> np.ndarray:

@@ -113,6 +113,31 @@ def test_split_conserves_every_unit():
     np.testing.assert_array_equal(treasury, [8, 800_000_000_000, 7])
 
 
+def test_scalar_fee_paths_match_the_array_paths():
+    """Python numbers take a scalar path in inclusion_fee and split_fee: same values and type as arrays."""
+    rng = np.random.default_rng(5)
+    w = np.concatenate([rng.uniform(0, 2.0, 300), rng.uniform(0, 1e-3, 300), [0.0, 1e-12, 1.5, 900.0]])
+    length = np.concatenate([rng.integers(0, 6 * 2**20, 600), [0, 1, 140, 2**30]])
+    m = np.concatenate([rng.uniform(0.1, 5.0, 600), [0.0, 1.0, 1e3, 0.39]])
+    for params in (P, FeeParams(base_fee=0, per_byte_fee=1, weight_fee_per_s=10**15)):
+        want = inclusion_fee(w, length, m, params)
+        got = [inclusion_fee(float(a), int(b), float(c), params) for a, b, c in zip(w, length, m, strict=True)]
+        assert all(type(g) is np.int64 for g in got)
+        np.testing.assert_array_equal(np.array(got), want)
+    assert inclusion_fee(1e-3, 140, 1, P) == inclusion_fee(np.array([1e-3]), np.array([140]), np.array([1.0]), P)[0]
+    with pytest.raises(ValueError):
+        inclusion_fee(1e-3, -1, 1.0, P)
+    fees = np.concatenate([rng.integers(0, 10**15, 1000), [0, 1, 10**9 - 1, 10**18, 2**63 - 1]])
+    for share in (0.8, 0.0, 1.0, 0.333333333):
+        params = FeeParams(treasury_share=share)
+        t_arr, b_arr = split_fee(fees, params)
+        for f, t, b in zip(fees.tolist(), t_arr, b_arr, strict=True):
+            ts, bs = split_fee(f, params)
+            assert type(ts) is np.int64 and type(bs) is np.int64 and (ts, bs) == (t, b)
+    with pytest.raises(ValueError):
+        split_fee(-1, P)
+
+
 def test_priority_orders_like_substrate():
     limits = BlockLimits()
     w = CALL_WEIGHTS["transfer"]

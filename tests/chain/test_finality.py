@@ -9,7 +9,14 @@ from hypothesis import strategies as st
 
 from ainur_sim import compose, run
 from ainur_sim.chain.blocktree import BlockTree, finality_is_safe
-from ainur_sim.chain.finality import equivocation_slash_fraction, ghost, supermajority, vote_target_heights
+from ainur_sim.chain.finality import (
+    _kth_and_max,
+    equivocation_slash_fraction,
+    ghost,
+    selection_network,
+    supermajority,
+    vote_target_heights,
+)
 from ainur_sim.kpi import finality_lags
 from tests.conftest import cached_run
 
@@ -136,3 +143,29 @@ def test_property_finality_safety(n, consensus, offline_share, byz_share, equivo
     assert fin["canonical"].all()                       # finalized blocks are on the canonical chain
     assert (fin["t_finalized"] >= fin["t_authored"]).all()
     assert fin["block_id"].is_unique
+
+
+def test_selection_network_gives_the_order_statistics():
+    """The comparator network of the round timing leaves the k-th smallest and the largest of every column
+    where a full sort puts them (ties and infinities included); a NaN takes the quickselect path."""
+    rng = np.random.default_rng(0)
+    for n in range(1, 101):
+        for k in sorted({1, max(1, n // 2), supermajority(n), n}):
+            net = selection_network(n, k)
+            assert net.ndim == 2 and (net[:, 0] < net[:, 1]).all() and (net < n).all()
+            for case in range(3):
+                a = rng.uniform(0.0, 1.0, (n, 7))
+                if case == 1:
+                    a = np.round(a * 3)
+                elif case == 2:
+                    a[rng.random((n, 7)) < 0.2] = np.inf
+                want = np.sort(a, axis=0)
+                kth, largest = np.empty(7), np.empty(7)
+                _kth_and_max(a, k, net, np.empty(n), kth, largest)
+                np.testing.assert_array_equal(kth, want[k - 1])
+                np.testing.assert_array_equal(largest, want[-1])
+    a = rng.uniform(0.0, 1.0, (9, 3))
+    a[4, 1] = np.nan
+    kth, largest = np.empty(3), np.empty(3)
+    _kth_and_max(a.copy(), 6, selection_network(9, 6), np.empty(9), kth, largest)
+    np.testing.assert_array_equal(kth[[0, 2]], np.sort(a[:, [0, 2]], axis=0)[5])

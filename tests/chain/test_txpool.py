@@ -18,6 +18,7 @@ from ainur_sim.chain.txpool import (
     PoolLimits,
     TxBatch,
     TxPool,
+    _stable_argsort,
 )
 
 W = CALL_WEIGHTS["transfer"]
@@ -479,7 +480,7 @@ def test_background_prefilter_matches_storing_then_evicting():
         rng = np.random.default_rng(seed)
         pool = TxPool(PoolLimits(ready_count=300, ready_bytes=int(rng.integers(20_000, 80_000))))
         if not prefilter:
-            pool._prefilter_background = lambda *a: None
+            pool._prefilter_background = lambda *a: 0
         for step in range(15):
             t = 6.0 * step
             n = int(rng.integers(0, 500))
@@ -496,3 +497,23 @@ def test_background_prefilter_matches_storing_then_evicting():
 
     for seed in range(3):
         assert run(True, seed) == run(False, seed)
+
+
+def test_stable_argsort_is_numpys_stable_argsort():
+    """The radix sort that orders tipped candidates equals np.argsort(kind="stable") (ties, signs, extremes)."""
+    rng = np.random.default_rng(4)
+    for n in (0, 1, 2, 7, 300, 5000):
+        for keys in (rng.integers(-(2**63), 2**63 - 1, n, dtype=np.int64), rng.integers(-3, 3, n),
+                     -rng.integers(0, 2**50, n), np.full(n, 5)):
+            np.testing.assert_array_equal(_stable_argsort(keys), np.argsort(keys, kind="stable"))
+
+
+def test_tips_of_a_selection_is_a_fresh_array():
+    """tips_of on the ids select just returned gives the selected rows' tips, in a new array each time."""
+    pool = TxPool(block_limits=BL)
+    pool.submit(TxBatch.of(np.arange(10.0), W, L, tip=np.arange(10) * 7, longevity_s=100.0))
+    ids = pool.select(20.0)
+    want = pool._c["tip"][pool._rows_of(ids)]
+    a = pool.tips_of(ids)
+    a[:] = -1
+    np.testing.assert_array_equal(pool.tips_of(ids), want)
