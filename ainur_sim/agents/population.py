@@ -228,7 +228,9 @@ class MarketPopulation(mesa.Model):
         return handler
 
     def _on_posted(self, e: dict[str, Any]) -> None:
-        """Every eligible worker prices the task; the cheapest ``max_bidders`` asks are submitted."""
+        """Eligible workers (active, verified for the capability, staked enough for the budget, with spare
+        capacity, asking below the budget) notice the task with probability ``min(1, bidders_per_task /
+        eligible)`` and bid their strategy's ask; at most ``max_bidders`` (the cheapest) are submitted."""
         if not self.workers:
             return
         self.activations += 1
@@ -242,6 +244,9 @@ class MarketPopulation(mesa.Model):
               & (budget <= st.max_value_per_stake * staked) & (self.load < self.cfg.population.capacity)
               & (ask < budget) & (ask > 0) & (self.accounts != int(e["requester"])))
         idx = np.flatnonzero(ok)
+        attention = self.cfg.population.bidders_per_task / max(idx.size, 1)
+        if attention < 1.0:
+            idx = idx[self.rng.random(idx.size) < attention]
         k = self.cfg.market.auction.max_bidders
         if idx.size > k:
             idx = idx[np.argsort(ask[idx], kind="stable")[:k]]

@@ -364,6 +364,8 @@ def _ints(x: object, name: str) -> np.ndarray:
     """A 1-D int64 array from an integer scalar or array; floats and booleans are refused."""
     if type(x) is int or isinstance(x, np.integer):  # fast path for scalars (np.int64 raises on overflow)
         return np.array([x], dtype=np.int64)
+    if type(x) is np.ndarray and x.dtype == np.int64 and x.ndim == 1 and x.flags.c_contiguous:
+        return x  # already what the kernel takes (it never writes its inputs)
     arr = np.asarray(x)
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
@@ -375,6 +377,12 @@ def _ints(x: object, name: str) -> np.ndarray:
     if out.ndim != 1:
         raise ValueError(f"{name} must be a scalar or a 1-D array, got shape {arr.shape}")
     return out
+
+
+_SMALL_BATCH = 32
+"""Batches up to this many rows are accounted in Python ints (cheaper than array passes)."""
+_KEEP_ALIVE = {False: np.zeros(1, dtype=np.int64), True: np.ones(1, dtype=np.int64)}
+_OP_ARRAYS = [np.array([k], dtype=np.int64) for k in range(len(KINDS))]
 
 
 class Ledger:
@@ -497,8 +505,11 @@ class Ledger:
         ``moved`` is the amount moved per row (slashes: the amount taken; failed rows: 0).
         """
         op = self._ops(kinds)
-        arrays = [op, _ints(a, "account"), _ints(b, "account"), _ints(amount, "amount"), _ints(aux, "aux"),
-                  np.atleast_1d(np.asarray(keep_alive, dtype=bool)).astype(np.int64)]
+        if keep_alive is True or keep_alive is False:
+            ka_arr = _KEEP_ALIVE[keep_alive]
+        else:
+            ka_arr = np.atleast_1d(np.asarray(keep_alive, dtype=bool)).astype(np.int64)
+        arrays = [op, _ints(a, "account"), _ints(b, "account"), _ints(amount, "amount"), _ints(aux, "aux"), ka_arr]
         lens = {x.shape[0] for x in arrays}
         m = max(lens)
         if 0 in lens:
@@ -518,6 +529,11 @@ class Ledger:
         return ok, moved
 
     def _ops(self, kinds: object) -> np.ndarray:
+        if type(kinds) is int or isinstance(kinds, np.integer):
+            if 0 <= int(kinds) < len(KINDS):
+                return _OP_ARRAYS[int(kinds)]
+        elif type(kinds) is str and kinds in KIND_CODE:
+            return _OP_ARRAYS[KIND_CODE[kinds]]
         arr = np.atleast_1d(np.asarray(kinds))
         if arr.dtype.kind in "US":
             try:
@@ -558,6 +574,9 @@ class Ledger:
         m = ok.shape[0]
         if m == 0:
             return
+        if m <= _SMALL_BATCH:
+            self._account_small(op.tolist(), z.tolist(), ok.tolist(), moved.tolist(), dust.tolist())
+            return
         codes = [int(op[0])] if op.shape[0] == 1 else [int(c) for c in np.unique(op)]
         burned = 0
         for c in codes:
@@ -586,6 +605,37 @@ class Ledger:
             self._amount[-1] += d
             self.dust_burned += d
             burned += d
+        self.burned += burned
+
+    def _account_small(self, ops: list[int], zs: list[int], oks: list[bool], mvs: list[int],
+                       dusts: list[int]) -> None:
+        """``_account`` for a few rows, in Python ints (the same totals, without array overheads)."""
+        burned = 0
+        one_op, one_z = len(ops) == 1, len(zs) == 1
+        for i in range(len(oks)):
+            c = ops[0] if one_op else ops[i]
+            if oks[i]:
+                self._count_ok[c] += 1
+            else:
+                self._count_failed[c] += 1
+            amt = mvs[i]
+            self._amount[c] += amt
+            if c == OP_MINT:
+                self.minted += amt
+            elif c == OP_GENESIS:
+                self.genesis_issuance += amt
+            elif c in (OP_BURN, OP_SLASH_STAKED_BURN, OP_SLASH_RESERVED_BURN):
+                burned += amt
+            elif c == OP_FEE:
+                p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
+                burned += amt - ((amt // PERBILL) * p + (amt % PERBILL) * p // PERBILL)
+            d = dusts[i]
+            if d:
+                self.n_reaped += 1
+                self._count_ok[-1] += 1
+                self._amount[-1] += d
+                self.dust_burned += d
+                burned += d
         self.burned += burned
 
     # --- named movements ----------------------------------------------------------------------------
