@@ -178,19 +178,20 @@ class TipDistribution:
         """``n`` tips, base units (int64): one uniform per tip decides whether it is tipped, then one
         lognormal per tipped one, rounded (capped at 2^62)."""
         tipped = rng.random(n) >= self.zero_share
-        draws = rng.lognormal(math.log(self.median), self.sigma, np.count_nonzero(tipped))
-        return _place_tips(tipped, draws)
+        z = rng.standard_normal(np.count_nonzero(tipped))  # the draws of lognormal(log(median), sigma)
+        return _place_tips(tipped, z, math.log(self.median), float(self.sigma))
 
 
 @numba.njit(cache=True)
-def _place_tips(tipped: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Tips: 0 where not ``tipped``, else the next draw rounded half to even after capping at 2^62 (as
-    ``np.rint(np.minimum(draws, 2.0**62))`` assigned into int64), in order."""
+def _place_tips(tipped: np.ndarray, z: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    """Tips: 0 where not ``tipped``, else the next lognormal ``exp(mu + sigma · z)`` (what
+    ``Generator.lognormal(mu, sigma)`` computes from the standard normal draws ``z``) rounded half to even
+    after capping at 2^62 (as ``np.rint(np.minimum(draws, 2.0**62))`` assigned into int64), in order."""
     tips = np.zeros(tipped.shape[0], np.int64)
     j = 0
     for i in range(tipped.shape[0]):
         if tipped[i]:
-            d = draws[j]
+            d = math.exp(mu + sigma * z[j])
             if d > 2.0**62:  # (np.minimum: a NaN stays NaN)
                 d = 2.0**62
             tips[i] = np.int64(np.rint(d))
