@@ -20,6 +20,7 @@ and reported as an offence with slash fraction ``min((3k/n)**2, 1)`` (k = offend
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -312,11 +313,14 @@ def _kth_and_max(arr: np.ndarray, k: int, net: np.ndarray, buf: np.ndarray, kth:
 
 
 @njit(cache=True)
-def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, jitter: np.ndarray, pick: np.ndarray,
-                  obs_pos: np.ndarray, unanimous: bool, threshold: int, T: float, processing: float,
-                  rank: int, net: np.ndarray) -> tuple[np.ndarray, float]:
+def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, noise: np.ndarray, mu: float, sigma: float,
+                  pick: np.ndarray, obs_pos: np.ndarray, unanimous: bool, threshold: int, T: float,
+                  processing: float, rank: int, net: np.ndarray) -> tuple[np.ndarray, float]:
     """Order-statistic timing of a round that finalizes (all times in s).
 
+    Message jitter is lognormal: ``jitter = exp(mu + sigma · noise)`` with ``noise`` standard normal draws
+    (shape (2, voters, observers)) — what ``Generator.lognormal(mu, sigma)`` computes from the same draws,
+    with the same C library ``exp``, done here instead of in a separate array.
     Voter ``i`` (rows) prevotes at ``max(t, min(prev_done[i], t + 2T)) + processing``; its prevote reaches
     observer ``j`` (columns) after ``lat[i, j] * jitter[0, i, j]``. Observer ``j`` precommits
     ``processing`` after the threshold-th prevote (unanimous) or after the later of that and
@@ -335,7 +339,7 @@ def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, jitter: np.n
     for i in range(nv):
         pv = max(t, min(prev_done[i], t_cap)) + processing
         for j in range(no):
-            arr[i, j] = pv + lat[i, j] * jitter[0, i, j]
+            arr[i, j] = pv + lat[i, j] * math.exp(mu + sigma * noise[0, i, j])
     _kth_and_max(arr, threshold, net, buf, kth, last)
     precommit_obs = np.empty(no)
     t_wait = t + 4 * T
@@ -351,7 +355,7 @@ def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, jitter: np.n
         precommit[obs_pos[j]] = precommit_obs[j]
     for i in range(nv):
         for j in range(no):
-            arr[i, j] = precommit[i] + lat[i, j] * jitter[1, i, j]
+            arr[i, j] = precommit[i] + lat[i, j] * math.exp(mu + sigma * noise[1, i, j])
     _kth_and_max(arr, threshold, net, buf, kth, last)
     done = np.empty(no)
     for j in range(no):
@@ -412,9 +416,12 @@ class Grandpa:
         self.process = env.process(self._run())
 
     # --- one round -------------------------------------------------------------------------------------
-    def _jitter(self, shape: tuple[int, ...]) -> np.ndarray:
+    def _vote_noise(self, shape: tuple[int, ...]) -> tuple[np.ndarray, float, float]:
+        """(standard normal draws, mu, sigma) of the votes' lognormal jitter ``exp(mu + sigma · z)`` (mean 1):
+        the draws ``Generator.lognormal(mu, sigma, shape)`` makes; none when sigma is 0 (zeros: jitter 1)."""
         s = self.network.message_jitter_sigma
-        return self.rng.lognormal(-0.5 * s * s, s, size=shape) if s > 0 else np.ones(shape)
+        z = self.rng.standard_normal(size=shape) if s > 0 else np.zeros(shape)
+        return z, -0.5 * s * s, float(s)
 
     def _targets(self, voters: np.ndarray) -> np.ndarray:
         """Each voter's vote target from its own best block (a voter off the finalized chain votes the base)."""
@@ -482,7 +489,7 @@ class Grandpa:
             lat = self.network.gossip_s[np.ix_(voters, obs)]
         if connectivity is not None:
             lat = connectivity.vote_delay_matrix(t, voters, obs, lat)
-        jitter = self._jitter((2, *lat.shape))
+        noise, mu, sigma = self._vote_noise((2, *lat.shape))
         # rng.choice(precommit_obs, size=nv) draws exactly these indices (numpy: integers(0, k, size))
         pick = self.rng.integers(0, obs.size, size=nv, dtype=np.int64)
         obs_pos = obs if nv == self.n else np.searchsorted(voters, obs)
@@ -497,8 +504,8 @@ class Grandpa:
         if net is None:
             net = self._networks[nv] = selection_network(nv, self.threshold)
         done_obs, t_complete = _round_timing(float(t), prev, np.ascontiguousarray(lat, dtype=np.float64),
-                                             jitter, pick, obs_pos, bool(unanimous), self.threshold, self.T,
-                                             self.processing, rank, net)
+                                             noise, mu, sigma, pick, obs_pos, bool(unanimous), self.threshold,
+                                             self.T, self.processing, rank, net)
         t_complete = float(t_complete)
         self._done_prev[:] = t_complete
         self._done_prev[obs] = done_obs

@@ -178,19 +178,20 @@ class TipDistribution:
         """``n`` tips, base units (int64): one uniform per tip decides whether it is tipped, then one
         lognormal per tipped one, rounded (capped at 2^62)."""
         tipped = rng.random(n) >= self.zero_share
-        draws = rng.lognormal(math.log(self.median), self.sigma, np.count_nonzero(tipped))
-        return _place_tips(tipped, draws)
+        z = rng.standard_normal(np.count_nonzero(tipped))  # the draws of lognormal(log(median), sigma)
+        return _place_tips(tipped, z, math.log(self.median), float(self.sigma))
 
 
 @numba.njit(cache=True)
-def _place_tips(tipped: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    """Tips: 0 where not ``tipped``, else the next draw rounded half to even after capping at 2^62 (as
-    ``np.rint(np.minimum(draws, 2.0**62))`` assigned into int64), in order."""
+def _place_tips(tipped: np.ndarray, z: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    """Tips: 0 where not ``tipped``, else the next lognormal ``exp(mu + sigma · z)`` (what
+    ``Generator.lognormal(mu, sigma)`` computes from the standard normal draws ``z``) rounded half to even
+    after capping at 2^62 (as ``np.rint(np.minimum(draws, 2.0**62))`` assigned into int64), in order."""
     tips = np.zeros(tipped.shape[0], np.int64)
     j = 0
     for i in range(tipped.shape[0]):
         if tipped[i]:
-            d = draws[j]
+            d = math.exp(mu + sigma * z[j])
             if d > 2.0**62:  # (np.minimum: a NaN stays NaN)
                 d = 2.0**62
             tips[i] = np.int64(np.rint(d))
@@ -242,7 +243,9 @@ def generate(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Genera
     t = arrival_times(schedule, t0, t1, rng)
     n = t.shape[0]
     tip = (tips or TipDistribution()).sample(n, rng)
-    t_ready = t + rng.exponential(gossip_mean_s, n) if gossip_mean_s > 0 else t.copy()
+    # gossip_mean_s · standard_exponential is Generator.exponential's own product on the same draws (its
+    # per-element loop is slower than the standard distribution's fill loop)
+    t_ready = t + gossip_mean_s * rng.standard_exponential(n) if gossip_mean_s > 0 else t.copy()
     # = TxBatch.of(t, weight_s, length_bytes, tip=tip, longevity_s=longevity_s, t_ready=t_ready), without
     # copying the arrays just drawn (nothing else holds them)
     return TxBatch(t_submit=t, weight_s=_filled(n, weight_s, np.float64),

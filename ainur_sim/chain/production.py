@@ -178,7 +178,7 @@ class BlockProduction:
             self._wins = draw_primary_winners(self._p_primary, _DRAW_CHUNK, self._leader_rng)
             self._secondary = draw_secondary_authors(self.n, _DRAW_CHUNK, self._leader_rng)
             i = 0
-        primaries = np.flatnonzero(self._wins[i] & online)
+        primaries = (self._wins[i] & online).nonzero()[0]
         out = [(int(a), True) for a in primaries]
         sec = int(self._secondary[i])
         if online[sec] and not self._wins[i, sec]:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from ainur_sim import compose, run
 from ainur_sim.chain.blocktree import BlockTree, finality_is_safe
@@ -169,3 +172,23 @@ def test_selection_network_gives_the_order_statistics():
     kth, largest = np.empty(3), np.empty(3)
     _kth_and_max(a.copy(), 6, selection_network(9, 6), np.empty(9), kth, largest)
     np.testing.assert_array_equal(kth[[0, 2]], np.sort(a[:, [0, 2]], axis=0)[5])
+
+
+def test_vote_jitter_from_normal_draws_is_generators_lognormal():
+    """The round timing computes the vote jitter as exp(mu + sigma · z) from standard normal draws; that is
+    Generator.lognormal(mu, sigma) bit for bit (same draws, same C library exp), and leaves the stream at
+    the same position."""
+
+    @njit
+    def jitter(z, mu, sigma):
+        out = np.empty_like(z)
+        for i in range(z.shape[0]):
+            out[i] = math.exp(mu + sigma * z[i])
+        return out
+
+    for seed in range(4):
+        for s in (0.1, 0.3, 1.0):
+            a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+            want = a.lognormal(-0.5 * s * s, s, 20_000)
+            np.testing.assert_array_equal(jitter(b.standard_normal(20_000), -0.5 * s * s, s), want)
+            assert a.random() == b.random()
