@@ -547,6 +547,8 @@ class Ledger:
 
     def _grow_escrows(self, op: np.ndarray, z: np.ndarray) -> None:
         """Make the escrow arrays long enough for the ids locked by this batch (below max_escrow_id)."""
+        if op.shape[0] == 1 and op[0] != OP_ESCROW_LOCK:
+            return
         locks = op == OP_ESCROW_LOCK
         if not locks.any():
             return

@@ -102,6 +102,8 @@ class Runtime:
         self.failed_payment = np.zeros(len(FULL_NAMES), dtype=np.int64)
         self.failed_dispatch = np.zeros(len(FULL_NAMES), dtype=np.int64)
         self.outcomes = ColumnStore({k: ("object" if v == "str" else v) for k, v in OUTCOME_SCHEMA.items()}, 256)
+        self.n_failed = 0
+        """Executed calls that failed (paused, unpaid or rejected by their pallet)."""
         self.fees_charged = 0
         """Inclusion fees actually paid (treasury + burned parts), base units."""
         self.tips_paid = 0
@@ -123,18 +125,13 @@ class Runtime:
             self._handler[code] = pallet
         self.pallets.append(pallet)
 
-    @property
-    def failed(self) -> int:
-        """Executed calls that failed (paused, unpaid or rejected by their pallet)."""
-        return int(self.failed_paused.sum() + self.failed_payment.sum() + self.failed_dispatch.sum())
-
     # --- execution -----------------------------------------------------------------------------------
     def execute_finalized(self, tree: BlockTree, newly: np.ndarray, payloads: np.ndarray,
                           payload_blocks: np.ndarray, t: float) -> int:
         """Execute the newly finalized blocks ``newly`` (ascending) at time ``t``; ``payloads`` are the call
         records of their transactions in block order and ``payload_blocks`` the block of each. Returns the
         number of calls that failed."""
-        before = self.failed
+        before = self.n_failed
         cols = tree.store.cols
         for b in np.asarray(newly, dtype=np.int64).tolist():
             recs = payloads[payload_blocks == b]
@@ -144,7 +141,7 @@ class Runtime:
                                                     if self.economy is not None and author >= 0 else -1),
                                fee_multiplier=float(cols["fee_multiplier"][b]))
             self.execute_block(ctx, recs, int(cols["fees"][b]), int(cols["tips"][b]))
-        return self.failed - before
+        return self.n_failed - before
 
     def execute_block(self, ctx: BlockContext, recs: np.ndarray, block_fees: int = 0, block_tips: int = 0) -> None:
         """Execute one finalized block: ``recs`` are its call records (pool payloads) in block order;
@@ -181,10 +178,12 @@ class Runtime:
             code = int(codes[k])
             if not paid[k]:
                 self.failed_payment[code] += 1
+                self.n_failed += 1
                 self._settle(i, "Payment", ctx)
                 continue
             if paused[k]:
                 self.failed_paused[code] += 1
+                self.n_failed += 1
                 self._settle(i, "CallFiltered", ctx)
                 continue
             pallet = self._handler.get(code)
@@ -193,6 +192,7 @@ class Runtime:
                 self.ok[code] += 1
             else:
                 self.failed_dispatch[code] += 1
+                self.n_failed += 1
             self._settle(i, error, ctx)
         return int(fees.sum()), int(tips.sum())
 
@@ -226,6 +226,7 @@ class Runtime:
             if not ok:
                 self.background_shortfall_blocks += 1
                 self.failed_payment += np.bincount(codes, minlength=n)
+                self.n_failed += int(codes.size)
                 return
         if not self.filter.active:
             self.ok += np.bincount(codes, minlength=n)
@@ -233,6 +234,7 @@ class Runtime:
         paused = self.filter.paused(codes, np.full(codes.size, ctx.t_authored))
         self.ok += np.bincount(codes[~paused], minlength=n)
         self.failed_paused += np.bincount(codes[paused], minlength=n)
+        self.n_failed += int(paused.sum())
         if paused.any():  # a failure event per (block, call) with failures
             for c in np.unique(codes[paused]).tolist():
                 sel = codes == c

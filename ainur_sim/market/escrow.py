@@ -23,6 +23,9 @@ treasury (the requester out of its bond, the worker out of its stake); court mod
 court fees of all rounds the same way, and drawn jurors are rewarded and penalized as in
 :func:`ainur_sim.market.disputes.juror_court` (penalties from their stake to the treasury, rewards paid
 from the treasury out of what was actually collected).
+
+Reputation: every end state is feedback about the worker from its requester (good: paid and the quality
+met the threshold, or a dispute won; bad otherwise), recorded in one batch at the end of the block.
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class Escrow:
         self.p = params
         self.rng = rng
         self.disputes: dict[int, Dispute] = {}
+        self._feedback: list[tuple[int, float, int]] = []  # (worker, outcome, requester) of this block
         self.protocol_fees = 0
         """Protocol fees paid to the treasury, base units."""
         self.court_fees = 0
@@ -181,6 +185,18 @@ class Escrow:
                 self._non_delivery(k, ctx)
         for k in [k for k, d in self.disputes.items() if d.due_block <= n]:
             self._rule(self.disputes.pop(k), ctx)
+        self._flush_feedback(ctx.t)
+
+    def _flush_feedback(self, t: float) -> None:
+        """Record the block's settlement outcomes with the reputation model, in settlement order (one batch
+        per block: reputation changes take effect from the next block's clearing)."""
+        if not self._feedback:
+            return
+        fb = np.array(self._feedback)
+        self._feedback = []
+        workers, raters = fb[:, 0].astype(np.int64), fb[:, 2].astype(np.int64)
+        self.reputation.ensure(int(max(workers.max(), raters.max())) + 1)
+        self.reputation.record(workers, fb[:, 1], t, raters=raters)
 
     # --- settlement ----------------------------------------------------------------------------------
     def _pay_worker(self, task: int, status: str, ctx: BlockContext) -> None:
@@ -255,8 +271,6 @@ class Escrow:
         self.staking.locks[worker] -= 1
         if self.staking.locks[worker] <= 0:
             del self.staking.locks[worker]
-        self.reputation.ensure(max(worker, tb.requester[task]) + 1)
-        self.reputation.record(np.array([worker]), np.array([1.0 if good else 0.0]), ctx.t,
-                               raters=np.array([tb.requester[task]]))
+        self._feedback.append((worker, 1.0 if good else 0.0, tb.requester[task]))
         self.events.emit("TaskSettled", task=task, worker=worker, requester=tb.requester[task], status=status,
                          payment=tb.payment[task], t=ctx.t)
