@@ -287,6 +287,8 @@ class PopulationConfig:
     stake_tokens: float = 200.0  # what each worker identity stakes when onboarding
     capacity: int = 3  # tasks a worker holds at once
     bidders_per_task: float = 12.0  # attention: each eligible worker bids with probability min(1, this / eligible)
+    resubmits: int = 2  # a dropped call is resubmitted up to this many times, each time with a higher tip
+    bump_tip_tokens: float = 0.002  # the first resubmission's tip; each further one doubles it
     cost_share: float = 0.5  # a worker's cost for a task, as a share of the median budget (mean, ±50 %)
     quality_alpha: float = 9.0  # honest worker quality ~ Beta(alpha, beta): chance a delivery meets the threshold
     quality_beta: float = 1.0
@@ -588,6 +590,8 @@ RANGES: dict[str, Range] = {
     "population.max_wait_s": Range(0, 366 * 86400),
     "population.capacity": Range(1, 10_000, integer=True),
     "population.bidders_per_task": Range(0, 1e6, lo_open=True),
+    "population.resubmits": Range(0, 100, integer=True),
+    "population.bump_tip_tokens": Range(0, 1e6),
     "population.shade": Range(0, 10),
     "population.underbid": Range(0, 1, hi_open=True),
     "population.ring_size": Range(1, 10_000, integer=True),

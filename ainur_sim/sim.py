@@ -196,6 +196,7 @@ def population_stats(pop: MarketPopulation, duration_s: float) -> dict[str, Any]
         "verifier_delayed_requests": pop.verifier.delayed,
         "regions_with_agents": int(np.unique(pop.region[joined]).size) if joined.any() else 0,
         "whitewash_attempts": sum(w.whitewash_attempts for w in pop.workers),
+        "calls_resubmitted": pop.resubmitted,
     }
     return out
 

@@ -30,6 +30,7 @@ from ainur_sim.agents.requester import Requester
 from ainur_sim.agents.strategies import LOW_QUALITY_AB, STRATEGIES, SYBIL, asks, assign
 from ainur_sim.agents.verifier import Verifier
 from ainur_sim.agents.worker import Worker
+from ainur_sim.chain.calls import CALLS
 from ainur_sim.chain.economy import tokens
 from ainur_sim.chain.load import LoadSchedule
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from ainur_sim.market.protocol import Market
 
 NEVER = np.inf
+SHORT_CALLS = tuple(CALLS)
 
 
 class MarketPopulation(mesa.Model):
@@ -134,6 +136,10 @@ class MarketPopulation(mesa.Model):
         ev.subscribe("DidRegistered", self._on_registered)
         ev.subscribe("CredentialIssued", self._on_credential)
         ev.subscribe("DidDeactivated", self._on_deactivated)
+        ev.subscribe("CallDropped", self._on_dropped)
+        self.resubmitted = 0
+        self._bumps: dict[int, int] = {}  # record → how many resubmissions led to it
+        """Calls resubmitted with a higher tip after the pool dropped them."""
         env.process(self._joins())
         if n_r and pop.tasks_per_requester_hour > 0:
             env.process(self._arrivals())
@@ -148,9 +154,9 @@ class MarketPopulation(mesa.Model):
 
         self.env.timeout(max(float(delay), 0.0)).callbacks.append(fire)
 
-    def submit(self, call: str, origin: int, args: tuple[int, ...]) -> int:
+    def submit(self, call: str, origin: int, args: tuple[int, ...], tip: int = 0) -> int:
         """Submit a call through the RPC client now."""
-        return self.market.book.submit(call, origin, self.env.now, args)
+        return self.market.book.submit(call, origin, self.env.now, args, tip)
 
     def active_workers(self, t: float) -> np.ndarray:
         return (self.join <= t) & (t < self.leave)
@@ -252,6 +258,22 @@ class MarketPopulation(mesa.Model):
             idx = idx[np.argsort(ask[idx], kind="stable")[:k]]
         for i in idx.tolist():
             self.submit("submit_bid", int(self.accounts[i]), (task, int(ask[i]), int(cost[i])))
+
+    def _on_dropped(self, e: dict[str, Any]) -> None:
+        """Fee bumping: the pool dropped an agent's call (congestion) — resubmit it with a higher tip, at
+        most ``resubmits`` times in a chain (first tip ``bump_tip_tokens``, then doubling)."""
+        book = self.market.book
+        rec = int(e["record"])
+        depth = self._bumps.get(rec, 0)
+        pop = self.cfg.population
+        if depth >= pop.resubmits:
+            return
+        self.activations += 1
+        tip = max(2 * book.tip[rec], tokens(pop.bump_tip_tokens))
+        new = book.submit(SHORT_CALLS[book.code[rec]], book.origin[rec], self.env.now, book.args[rec], tip,
+                          resubmits=rec)
+        self._bumps[new] = depth + 1
+        self.resubmitted += 1
 
     def _on_registered(self, e: dict[str, Any]) -> None:
         self.activations += 1

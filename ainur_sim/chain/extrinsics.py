@@ -29,6 +29,7 @@ N_ARGS = 4
 CALLS_SCHEMA = {
     "record": "int64", "call": "str", "origin": "int64", "a0": "int64", "a1": "int64", "a2": "int64",
     "a3": "int64", "t_submit": "float64", "status": "str", "error": "str", "block": "int64", "t_exec": "float64",
+    "first": "int64",
 }
 
 
@@ -49,6 +50,8 @@ class CallBook:
         self.error: list[str] = []
         self.block: list[int] = []
         self.t_exec: list[float] = []
+        self.first: list[int] = []
+        """Per record: the first submission of the call it repeats (itself for an original)."""
         self._outbox: list[int] = []
         self._weight = {code_of(c): self.limits.call_weights[c] for c in CALLS}
         self._length = {code_of(c): CALL_LENGTHS[c] for c in CALLS}
@@ -56,8 +59,10 @@ class CallBook:
     def __len__(self) -> int:
         return len(self.code)
 
-    def submit(self, call: str, origin: int, t: float, args: tuple[int, ...] = (), tip: int = 0) -> int:
-        """Record a call by ``origin`` (an account) submitted at ``t`` (s); returns its record index."""
+    def submit(self, call: str, origin: int, t: float, args: tuple[int, ...] = (), tip: int = 0,
+               resubmits: int | None = None) -> int:
+        """Record a call by ``origin`` (an account) submitted at ``t`` (s); returns its record index.
+        ``resubmits``: the record this one resubmits (after the pool dropped it), if any."""
         if len(args) > N_ARGS:
             raise ValueError(f"at most {N_ARGS} arguments per call, got {len(args)}")
         i = len(self.code)
@@ -70,6 +75,7 @@ class CallBook:
         self.error.append("")
         self.block.append(-1)
         self.t_exec.append(math.nan)
+        self.first.append(i if resubmits is None else self.first[resubmits])
         self._outbox.append(i)
         return i
 
@@ -126,4 +132,5 @@ class CallBook:
             "error": pd.Series(self.error, dtype=object),
             "block": np.asarray(self.block, dtype=np.int64),
             "t_exec": np.asarray(self.t_exec, dtype=np.float64),
+            "first": np.asarray(self.first, dtype=np.int64),
         })

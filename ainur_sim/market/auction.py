@@ -61,11 +61,13 @@ class Auction:
     def dispatch(self, call: str, record: int, ctx: BlockContext) -> str | None:
         origin = self.book.origin[record]
         a = self.book.args[record]
-        if call == "post_task":
-            return self._post(origin, a, self.book.t_submit[record], ctx)
+        if call == "post_task":  # created when the requester first submitted it (before any resubmission)
+            first = self.book.first[record]
+            return self._post(origin, a, self.book.t_submit[first], first, ctx)
         return self._bid(origin, a[0], a[1], ctx)
 
-    def _post(self, origin: int, a: tuple[int, ...], t_created: float, ctx: BlockContext) -> str | None:
+    def _post(self, origin: int, a: tuple[int, ...], t_created: float, record: int, ctx: BlockContext
+              ) -> str | None:
         capability, budget, threshold_ppm, max_wait = a
         if budget <= 0 or capability < 0:
             return "BadBudget"
@@ -74,7 +76,7 @@ class Auction:
             return "InsufficientBalance"
         close = ctx.number + self.bid_window_blocks
         self.tasks.add(origin, capability, budget, min(max(threshold_ppm, 0), 10**6) / 1e6,
-                       float(max_wait) if max_wait > 0 else float("inf"), t_created, ctx.t, close)
+                       float(max_wait) if max_wait > 0 else float("inf"), t_created, ctx.t, close, record)
         self.events.emit("TaskPosted", task=task, requester=origin, capability=capability, budget=budget,
                          close_block=close, t=ctx.t)
         return None

@@ -47,15 +47,18 @@ class TaskBook:
         self.dispute_due_block: list[int] = []
         self.bids: list[dict[int, int]] = []  # worker account -> cost (base units)
         self.open_ids: list[int] = []  # tasks in bidding, in posting order
+        self.post_record: list[int] = []
         self._by_status: dict[str, set[int]] = {}  # active statuses only: the per-block hooks' work lists
 
     def __len__(self) -> int:
         return len(self.requester)
 
     def add(self, requester: int, capability: int, budget: int, threshold: float, max_wait_s: float,
-            t_created: float, t_posted: float, close_block: int) -> int:
-        """A new open task; returns its id (dense, from 0)."""
+            t_created: float, t_posted: float, close_block: int, post_record: int = -1) -> int:
+        """A new open task; returns its id (dense, from 0). ``post_record``: the call record of its first
+        ``post_task`` submission."""
         k = len(self.requester)
+        self.post_record.append(post_record)
         self.requester.append(requester)
         self.capability.append(capability)
         self.budget.append(budget)
@@ -116,4 +119,5 @@ class TaskBook:
             "t_posted": np.asarray(self.t_posted, dtype=np.float64),
             "t_delivered": np.asarray(self.t_delivered, dtype=np.float64),
             "stage": pd.Series(list(self.status), dtype=object),
+            "post_record": np.asarray(self.post_record, dtype=np.int64),
         })
