@@ -571,8 +571,8 @@ def _stable_argsort(key):
 
 
 @numba.njit(cache=True)
-def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, operational, lo, n, excluded,
-                        in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped):
+def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, operational, uid, tip, lo, n,
+                        excluded, in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped):
     """:meth:`TxPool.select` for a pool without sender transactions (no nonce order to respect).
 
     Candidates are rows ``lo ≤ r < n`` that are ready or in a block, with ``t_ready ≤ t < valid_till``,
@@ -582,8 +582,8 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
     so a stable sort by priority gives that order: the lowest priority (most transfers: no tip) keeps
     row order at the end, the others are sorted.
     Otherwise returns ``ok = False`` and the caller sorts. The fill is :func:`_fill_block` with no
-    waiting ranks. Returns (rows taken in block order, candidates, skipped, normal weight ps, total
-    weight ps, total length, operational taken, ok).
+    waiting ranks. Returns (rows taken in block order, their ``uid`` and ``tip``, candidates, skipped,
+    normal weight ps, total weight ps, total length, operational taken, ok).
     """
     ex = np.zeros(n - lo if in_block_ok else 0, np.bool_)
     for r in excluded:
@@ -600,14 +600,14 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             continue
         if t_ready[r] <= t and valid_till[r] > t:
             if valid_till[r] < last_vt:
-                return none, m, 0, 0, 0, 0, 0, False
+                return none, none, none, m, 0, 0, 0, 0, 0, False
             last_vt = valid_till[r]
             if prio[r] < pmin:
                 pmin = prio[r]
             cand[m] = r
             m += 1
     if m == 0:
-        return none, 0, 0, 0, 0, 0, 0, True
+        return none, none, none, 0, 0, 0, 0, 0, 0, True
     # stable sort by priority desc: the lowest priority keeps row order at the end; the rest (few) sorted
     head = np.empty(m, np.int64)
     key = np.empty(m, np.int64)
@@ -625,6 +625,8 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             nt += 1
     srt = _stable_argsort(key[:nh])
     out = np.empty(m, np.int64)
+    uids = np.empty(m, np.int64)
+    tips = np.empty(m, np.int64)
     k = 0
     skipped = 0
     nw = 0
@@ -641,6 +643,8 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             fits = nw + wr <= normal_w and tw + wr <= total_w and tl + lr <= normal_len
         if fits:
             out[k] = r
+            uids[k] = uid[r]
+            tips[k] = tip[r]
             k += 1
             tw += wr
             tl += lr
@@ -652,7 +656,7 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             if max_skipped >= 0 and skipped >= max_skipped:
                 break
             skipped += 1
-    return out[:k], m, skipped, nw, tw, tl, n_op, True
+    return out[:k], uids[:k], tips[:k], m, skipped, nw, tw, tl, n_op, True
 
 
 @numba.njit(cache=True)
@@ -764,6 +768,14 @@ def _finalize_rows(rows, t_incl, t, state, t_submit, payload, length, h_incl, h_
     near_fin, lo_fin, hi_fin = _bin_latencies(fin, h_fin)
     return (live[:k], incl, fin, paid[:kp], n_in, n_ready, b_ready, n_future, b_future,
             near_incl, lo_incl, hi_incl, near_fin, lo_fin, hi_fin)
+
+
+@numba.njit(cache=True)
+def _move_to_front(col, keep):
+    """``col[:keep.size] = col[keep]`` in place, for ascending ``keep`` (``keep[j] ≥ j``: every row is read
+    before anything overwrites it), without numpy's gathered temporary."""
+    for j in range(keep.shape[0]):
+        col[j] = col[keep[j]]
 
 
 @numba.njit(cache=True)
@@ -1027,7 +1039,7 @@ class TxPool:
         new_index = np.full(n, -1, np.int64)
         new_index[keep] = np.arange(m)
         for col in self._c.values():
-            col[:m] = col[keep]
+            _move_to_front(col, keep)
         for b, (rows, t_incl) in self._blocks.items():
             r = new_index[rows]
             self._blocks[b] = (r[r >= 0], t_incl)
@@ -1392,12 +1404,12 @@ class TxPool:
             in_block_ok = len(set(ex_blocks)) < len(self._blocks)
             excl = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if in_block_ok and ex_blocks \
                 else _NO_ROWS
-            rows, m, skipped, nw, tw, tl, n_op, ok = _select_independent(
+            rows, uids, tips, m, skipped, nw, tw, tl, n_op, ok = _select_independent(
                 c["state"], c["t_ready"], c["valid_till"], c["priority"], c["weight_ps"], c["length"],
-                c["operational"], self._lo, self._n, excl, in_block_ok, float(t), self._base_ps, nw_lim, tw_lim,
-                nl_lim, tl_lim, max_skipped)
+                c["operational"], c["uid"], c["tip"], self._lo, self._n, excl, in_block_ok, float(t),
+                self._base_ps, nw_lim, tw_lim, nl_lim, tl_lim, max_skipped)
             if ok:
-                return self._selected(t, rows, m, n_op, nw, tw, tl, skipped)
+                return self._selected(t, rows, m, n_op, nw, tw, tl, skipped, uids, tips)
         excluded = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if ex_blocks else None
         state = self._col("state")
         cand_mask = (state >= READY) & (self._col("t_ready") <= t) & (self._col("valid_till") > t)
@@ -1420,13 +1432,15 @@ class TxPool:
         return self._selected(t, order[ranks], m, int(opc[ranks].sum()), nw, tw, tl, skipped)
 
     def _selected(self, t: float, rows: np.ndarray, m: int, n_op: int, nw: int, tw: int, tl: int,
-                  skipped: int) -> np.ndarray:
-        """Record a selection (``last_selection``, ``select_log``) and return its uids in block order."""
+                  skipped: int, uids: np.ndarray | None = None, tips: np.ndarray | None = None) -> np.ndarray:
+        """Record a selection (``last_selection``, ``select_log``) and return its uids in block order
+        (``uids``/``tips``: the rows' uids and tips, when the selecting kernel gathered them)."""
         self.last_selection = SelectionStats(int(m), int(rows.size), int(n_op), tw / WEIGHT_PER_SECOND,
                                              nw / WEIGHT_PER_SECOND, int(tl), int(skipped))
         self.select_log.append(t=t, n_candidates=m, n_selected=rows.size, n_operational=n_op,
                                weight_s=tw / WEIGHT_PER_SECOND, length_bytes=tl, n_skipped=skipped)
-        uids, tips = _gather_uid_tip(rows, self._c["uid"], self._c["tip"])
+        if uids is None or tips is None:
+            uids, tips = _gather_uid_tip(rows, self._c["uid"], self._c["tip"])
         self._sel = (uids, rows, tips)
         return uids
 
