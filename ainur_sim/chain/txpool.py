@@ -792,57 +792,48 @@ def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till,
                 c_operational, c_priority, c_sender, c_nonce, c_payload, c_t_included, lo, first_uid, state,
                 t_submit, t_ready, longevity_s, weight_s, length_bytes, tip, operational, prio, tip_base, sender,
                 nonce, payload):
-    """Write the batch rows whose ``state`` is not DEAD into the pool columns ``c_*`` from row ``lo`` on, in
-    order (:meth:`TxPool.submit`'s storing step, without one numpy call per column).
+    """Write the batch rows into the pool columns ``c_*`` from row ``lo`` on, in order (:meth:`TxPool.submit`'s
+    storing step, without one numpy call per column).
 
     Columns get: uid ``first_uid + j``, the row's ``state``, no block, ``valid_till = t_submit + longevity_s``
     (s), ``weight_ps = rint(weight_s · 10^12)`` (the float product and rounding numpy does), no inclusion
     time (NaN), priority ``prio`` or, when ``tip_base ≥ 0``, the scaled tip (:func:`_scaled_tip`); the rest
-    as given. One loop per column: a loop writing many columns at one row index is
-    several times slower (the columns' rows share cache sets). Returns (the written rows' total length
-    in bytes, the NaN-ignoring minimum of their valid_till: NaN when all are NaN or none is written).
+    as given. One contiguous copy or loop per column: a loop writing many columns at one row index is
+    several times slower (the columns' rows share cache sets). Returns (the rows' total length in bytes,
+    the NaN-ignoring minimum of their valid_till: NaN when all are NaN or there are no rows).
     """
-    idx = np.flatnonzero(state != DEAD)
-    k = idx.shape[0]
+    k = state.shape[0]
+    hi = lo + k
     per_s = float(WEIGHT_PER_SECOND)
-    vt_min = np.nan
-    total_len = 0
     for j in range(k):
         c_uid[lo + j] = first_uid + j
+    c_state[lo:hi] = state
+    c_n_blocks[lo:hi] = 0
+    c_t_submit[lo:hi] = t_submit
+    c_t_ready[lo:hi] = t_ready
+    vt_min = np.nan
     for j in range(k):
-        c_state[lo + j] = state[idx[j]]
-    c_n_blocks[lo:lo + k] = 0
-    for j in range(k):
-        c_t_submit[lo + j] = t_submit[idx[j]]
-    for j in range(k):
-        c_t_ready[lo + j] = t_ready[idx[j]]
-    for j in range(k):
-        vt = t_submit[idx[j]] + longevity_s[idx[j]]
+        vt = t_submit[j] + longevity_s[j]
         c_valid_till[lo + j] = vt
         if vt < vt_min or vt_min != vt_min:
             vt_min = vt
     for j in range(k):
-        c_weight_ps[lo + j] = np.int64(np.rint(weight_s[idx[j]] * per_s))
+        c_weight_ps[lo + j] = np.int64(np.rint(weight_s[j] * per_s))
+    c_length[lo:hi] = length_bytes
+    total_len = 0
     for j in range(k):
-        c_length[lo + j] = length_bytes[idx[j]]
-        total_len += length_bytes[idx[j]]
-    for j in range(k):
-        c_tip[lo + j] = tip[idx[j]]
-    for j in range(k):
-        c_operational[lo + j] = operational[idx[j]]
+        total_len += length_bytes[j]
+    c_tip[lo:hi] = tip
+    c_operational[lo:hi] = operational
     if tip_base >= 0:
         for j in range(k):
-            c_priority[lo + j] = _scaled_tip(tip[idx[j]], tip_base)
+            c_priority[lo + j] = _scaled_tip(tip[j], tip_base)
     else:
-        for j in range(k):
-            c_priority[lo + j] = prio[idx[j]]
-    for j in range(k):
-        c_sender[lo + j] = sender[idx[j]]
-    for j in range(k):
-        c_nonce[lo + j] = nonce[idx[j]]
-    for j in range(k):
-        c_payload[lo + j] = payload[idx[j]]
-    c_t_included[lo:lo + k] = np.nan
+        c_priority[lo:hi] = prio
+    c_sender[lo:hi] = sender
+    c_nonce[lo:hi] = nonce
+    c_payload[lo:hi] = payload
+    c_t_included[lo:hi] = np.nan
     return total_len, vt_min
 
 
@@ -1200,11 +1191,13 @@ class TxPool:
         self._sel = None
         lo, hi = self._n, self._n + k
         c = self._c
+        rows = b if keep is None else b.take(keep)  # the rows to store (without the rejected ones)
         new_bytes, vt_min = _store_rows(
             c["uid"], c["state"], c["n_blocks"], c["t_submit"], c["t_ready"], c["valid_till"], c["weight_ps"],
             c["length"], c["tip"], c["operational"], c["priority"], c["sender"], c["nonce"], c["payload"],
-            c["t_included"], lo, first_uid, state, b.t_submit, b.t_ready, b.longevity_s, b.weight_s,
-            b.length_bytes, b.tip, b.operational, prio, tip_base, b.sender, b.nonce, b.payload)
+            c["t_included"], lo, first_uid, state if keep is None else state[keep], rows.t_submit, rows.t_ready,
+            rows.longevity_s, rows.weight_s, rows.length_bytes, rows.tip, rows.operational,
+            prio if keep is None or tip_base >= 0 else prio[keep], tip_base, rows.sender, rows.nonce, rows.payload)
         uids = np.arange(first_uid, first_uid + k, dtype=np.int64)
         self._n = hi
         self._n_alive += k
