@@ -67,6 +67,22 @@ def _not_descending(ids: np.ndarray, block: int, parent: np.ndarray, number: np.
     return out[:k]
 
 
+@njit(cache=True)
+def _unfinalized_chain(block: int, parent: np.ndarray, t_finalized: np.ndarray) -> np.ndarray:
+    """``block`` and its ancestors up to (without) the first finalized one or genesis, newest first."""
+    n = 0
+    b = block
+    while b > 0 and np.isnan(t_finalized[b]):
+        n += 1
+        b = parent[b]
+    out = np.empty(n, np.int64)
+    b = block
+    for i in range(n):
+        out[i] = b
+        b = parent[b]
+    return out
+
+
 class BlockTree:
     """Append-only store of blocks with O(1) parent/number/weight lookups."""
 
@@ -113,6 +129,12 @@ class BlockTree:
         (``np.flatnonzero(~descends_from(ids, block))`` in one pass)."""
         cols = self.store.cols
         return _not_descending(np.asarray(ids, dtype=np.int64), int(block), cols["parent_id"], cols["number"])
+
+    def unfinalized_chain(self, block: int) -> np.ndarray:
+        """``block`` and its not yet finalized ancestors (genesis excluded), newest first (int64 ids): the
+        blocks whose transactions a child of ``block`` must not include again."""
+        cols = self.store.cols
+        return _unfinalized_chain(int(block), cols["parent_id"], cols["t_finalized"])
 
     def best_descendant(self, block: int) -> int:
         """The best block (fork choice; ties: earliest authored) among ``block`` and its descendants."""

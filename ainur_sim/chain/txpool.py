@@ -571,8 +571,8 @@ def _stable_argsort(key):
 
 
 @numba.njit(cache=True)
-def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, operational, lo, n, excluded,
-                        in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped):
+def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, operational, uid, tip, lo, n,
+                        excluded, in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped):
     """:meth:`TxPool.select` for a pool without sender transactions (no nonce order to respect).
 
     Candidates are rows ``lo ≤ r < n`` that are ready or in a block, with ``t_ready ≤ t < valid_till``,
@@ -582,8 +582,8 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
     so a stable sort by priority gives that order: the lowest priority (most transfers: no tip) keeps
     row order at the end, the others are sorted.
     Otherwise returns ``ok = False`` and the caller sorts. The fill is :func:`_fill_block` with no
-    waiting ranks. Returns (rows taken in block order, candidates, skipped, normal weight ps, total
-    weight ps, total length, operational taken, ok).
+    waiting ranks. Returns (rows taken in block order, their ``uid`` and ``tip``, candidates, skipped,
+    normal weight ps, total weight ps, total length, operational taken, ok).
     """
     ex = np.zeros(n - lo if in_block_ok else 0, np.bool_)
     for r in excluded:
@@ -600,14 +600,14 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             continue
         if t_ready[r] <= t and valid_till[r] > t:
             if valid_till[r] < last_vt:
-                return none, m, 0, 0, 0, 0, 0, False
+                return none, none, none, m, 0, 0, 0, 0, 0, False
             last_vt = valid_till[r]
             if prio[r] < pmin:
                 pmin = prio[r]
             cand[m] = r
             m += 1
     if m == 0:
-        return none, 0, 0, 0, 0, 0, 0, True
+        return none, none, none, 0, 0, 0, 0, 0, 0, True
     # stable sort by priority desc: the lowest priority keeps row order at the end; the rest (few) sorted
     head = np.empty(m, np.int64)
     key = np.empty(m, np.int64)
@@ -625,6 +625,8 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             nt += 1
     srt = _stable_argsort(key[:nh])
     out = np.empty(m, np.int64)
+    uids = np.empty(m, np.int64)
+    tips = np.empty(m, np.int64)
     k = 0
     skipped = 0
     nw = 0
@@ -641,6 +643,8 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             fits = nw + wr <= normal_w and tw + wr <= total_w and tl + lr <= normal_len
         if fits:
             out[k] = r
+            uids[k] = uid[r]
+            tips[k] = tip[r]
             k += 1
             tw += wr
             tl += lr
@@ -652,7 +656,7 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             if max_skipped >= 0 and skipped >= max_skipped:
                 break
             skipped += 1
-    return out[:k], m, skipped, nw, tw, tl, n_op, True
+    return out[:k], uids[:k], tips[:k], m, skipped, nw, tw, tl, n_op, True
 
 
 @numba.njit(cache=True)
@@ -767,6 +771,14 @@ def _finalize_rows(rows, t_incl, t, state, t_submit, payload, length, h_incl, h_
 
 
 @numba.njit(cache=True)
+def _move_to_front(col, keep):
+    """``col[:keep.size] = col[keep]`` in place, for ascending ``keep`` (``keep[j] ≥ j``: every row is read
+    before anything overwrites it), without numpy's gathered temporary."""
+    for j in range(keep.shape[0]):
+        col[j] = col[keep[j]]
+
+
+@numba.njit(cache=True)
 def _first_alive(state, lo, n) -> int:
     """The first row ``r ≥ lo`` (below ``n``) that is not DEAD, or ``n``."""
     for r in range(lo, n):
@@ -780,57 +792,48 @@ def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till,
                 c_operational, c_priority, c_sender, c_nonce, c_payload, c_t_included, lo, first_uid, state,
                 t_submit, t_ready, longevity_s, weight_s, length_bytes, tip, operational, prio, tip_base, sender,
                 nonce, payload):
-    """Write the batch rows whose ``state`` is not DEAD into the pool columns ``c_*`` from row ``lo`` on, in
-    order (:meth:`TxPool.submit`'s storing step, without one numpy call per column).
+    """Write the batch rows into the pool columns ``c_*`` from row ``lo`` on, in order (:meth:`TxPool.submit`'s
+    storing step, without one numpy call per column).
 
     Columns get: uid ``first_uid + j``, the row's ``state``, no block, ``valid_till = t_submit + longevity_s``
     (s), ``weight_ps = rint(weight_s · 10^12)`` (the float product and rounding numpy does), no inclusion
     time (NaN), priority ``prio`` or, when ``tip_base ≥ 0``, the scaled tip (:func:`_scaled_tip`); the rest
-    as given. One loop per column: a loop writing many columns at one row index is
-    several times slower (the columns' rows share cache sets). Returns (the written rows' total length
-    in bytes, the NaN-ignoring minimum of their valid_till: NaN when all are NaN or none is written).
+    as given. One contiguous copy or loop per column: a loop writing many columns at one row index is
+    several times slower (the columns' rows share cache sets). Returns (the rows' total length in bytes,
+    the NaN-ignoring minimum of their valid_till: NaN when all are NaN or there are no rows).
     """
-    idx = np.flatnonzero(state != DEAD)
-    k = idx.shape[0]
+    k = state.shape[0]
+    hi = lo + k
     per_s = float(WEIGHT_PER_SECOND)
-    vt_min = np.nan
-    total_len = 0
     for j in range(k):
         c_uid[lo + j] = first_uid + j
+    c_state[lo:hi] = state
+    c_n_blocks[lo:hi] = 0
+    c_t_submit[lo:hi] = t_submit
+    c_t_ready[lo:hi] = t_ready
+    vt_min = np.nan
     for j in range(k):
-        c_state[lo + j] = state[idx[j]]
-    c_n_blocks[lo:lo + k] = 0
-    for j in range(k):
-        c_t_submit[lo + j] = t_submit[idx[j]]
-    for j in range(k):
-        c_t_ready[lo + j] = t_ready[idx[j]]
-    for j in range(k):
-        vt = t_submit[idx[j]] + longevity_s[idx[j]]
+        vt = t_submit[j] + longevity_s[j]
         c_valid_till[lo + j] = vt
         if vt < vt_min or vt_min != vt_min:
             vt_min = vt
     for j in range(k):
-        c_weight_ps[lo + j] = np.int64(np.rint(weight_s[idx[j]] * per_s))
+        c_weight_ps[lo + j] = np.int64(np.rint(weight_s[j] * per_s))
+    c_length[lo:hi] = length_bytes
+    total_len = 0
     for j in range(k):
-        c_length[lo + j] = length_bytes[idx[j]]
-        total_len += length_bytes[idx[j]]
-    for j in range(k):
-        c_tip[lo + j] = tip[idx[j]]
-    for j in range(k):
-        c_operational[lo + j] = operational[idx[j]]
+        total_len += length_bytes[j]
+    c_tip[lo:hi] = tip
+    c_operational[lo:hi] = operational
     if tip_base >= 0:
         for j in range(k):
-            c_priority[lo + j] = _scaled_tip(tip[idx[j]], tip_base)
+            c_priority[lo + j] = _scaled_tip(tip[j], tip_base)
     else:
-        for j in range(k):
-            c_priority[lo + j] = prio[idx[j]]
-    for j in range(k):
-        c_sender[lo + j] = sender[idx[j]]
-    for j in range(k):
-        c_nonce[lo + j] = nonce[idx[j]]
-    for j in range(k):
-        c_payload[lo + j] = payload[idx[j]]
-    c_t_included[lo:lo + k] = np.nan
+        c_priority[lo:hi] = prio
+    c_sender[lo:hi] = sender
+    c_nonce[lo:hi] = nonce
+    c_payload[lo:hi] = payload
+    c_t_included[lo:hi] = np.nan
     return total_len, vt_min
 
 
@@ -1027,7 +1030,7 @@ class TxPool:
         new_index = np.full(n, -1, np.int64)
         new_index[keep] = np.arange(m)
         for col in self._c.values():
-            col[:m] = col[keep]
+            _move_to_front(col, keep)
         for b, (rows, t_incl) in self._blocks.items():
             r = new_index[rows]
             self._blocks[b] = (r[r >= 0], t_incl)
@@ -1188,11 +1191,13 @@ class TxPool:
         self._sel = None
         lo, hi = self._n, self._n + k
         c = self._c
+        rows = b if keep is None else b.take(keep)  # the rows to store (without the rejected ones)
         new_bytes, vt_min = _store_rows(
             c["uid"], c["state"], c["n_blocks"], c["t_submit"], c["t_ready"], c["valid_till"], c["weight_ps"],
             c["length"], c["tip"], c["operational"], c["priority"], c["sender"], c["nonce"], c["payload"],
-            c["t_included"], lo, first_uid, state, b.t_submit, b.t_ready, b.longevity_s, b.weight_s,
-            b.length_bytes, b.tip, b.operational, prio, tip_base, b.sender, b.nonce, b.payload)
+            c["t_included"], lo, first_uid, state if keep is None else state[keep], rows.t_submit, rows.t_ready,
+            rows.longevity_s, rows.weight_s, rows.length_bytes, rows.tip, rows.operational,
+            prio if keep is None or tip_base >= 0 else prio[keep], tip_base, rows.sender, rows.nonce, rows.payload)
         uids = np.arange(first_uid, first_uid + k, dtype=np.int64)
         self._n = hi
         self._n_alive += k
@@ -1392,12 +1397,12 @@ class TxPool:
             in_block_ok = len(set(ex_blocks)) < len(self._blocks)
             excl = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if in_block_ok and ex_blocks \
                 else _NO_ROWS
-            rows, m, skipped, nw, tw, tl, n_op, ok = _select_independent(
+            rows, uids, tips, m, skipped, nw, tw, tl, n_op, ok = _select_independent(
                 c["state"], c["t_ready"], c["valid_till"], c["priority"], c["weight_ps"], c["length"],
-                c["operational"], self._lo, self._n, excl, in_block_ok, float(t), self._base_ps, nw_lim, tw_lim,
-                nl_lim, tl_lim, max_skipped)
+                c["operational"], c["uid"], c["tip"], self._lo, self._n, excl, in_block_ok, float(t),
+                self._base_ps, nw_lim, tw_lim, nl_lim, tl_lim, max_skipped)
             if ok:
-                return self._selected(t, rows, m, n_op, nw, tw, tl, skipped)
+                return self._selected(t, rows, m, n_op, nw, tw, tl, skipped, uids, tips)
         excluded = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if ex_blocks else None
         state = self._col("state")
         cand_mask = (state >= READY) & (self._col("t_ready") <= t) & (self._col("valid_till") > t)
@@ -1420,13 +1425,15 @@ class TxPool:
         return self._selected(t, order[ranks], m, int(opc[ranks].sum()), nw, tw, tl, skipped)
 
     def _selected(self, t: float, rows: np.ndarray, m: int, n_op: int, nw: int, tw: int, tl: int,
-                  skipped: int) -> np.ndarray:
-        """Record a selection (``last_selection``, ``select_log``) and return its uids in block order."""
+                  skipped: int, uids: np.ndarray | None = None, tips: np.ndarray | None = None) -> np.ndarray:
+        """Record a selection (``last_selection``, ``select_log``) and return its uids in block order
+        (``uids``/``tips``: the rows' uids and tips, when the selecting kernel gathered them)."""
         self.last_selection = SelectionStats(int(m), int(rows.size), int(n_op), tw / WEIGHT_PER_SECOND,
                                              nw / WEIGHT_PER_SECOND, int(tl), int(skipped))
         self.select_log.append(t=t, n_candidates=m, n_selected=rows.size, n_operational=n_op,
                                weight_s=tw / WEIGHT_PER_SECOND, length_bytes=tl, n_skipped=skipped)
-        uids, tips = _gather_uid_tip(rows, self._c["uid"], self._c["tip"])
+        if uids is None or tips is None:
+            uids, tips = _gather_uid_tip(rows, self._c["uid"], self._c["tip"])
         self._sel = (uids, rows, tips)
         return uids
 

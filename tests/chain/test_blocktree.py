@@ -42,3 +42,17 @@ def test_not_descending_matches_descends_from():
     for block in range(len(tree)):
         np.testing.assert_array_equal(tree.not_descending(ids, block),
                                       np.flatnonzero(~tree.descends_from(ids, block)))
+
+
+def test_unfinalized_chain_stops_at_the_finalized_ancestor():
+    """unfinalized_chain walks from a block up to (without) the last finalized ancestor or genesis."""
+    tree = BlockTree()
+    for i in range(6):  # a chain 1..6 and a fork 7 on 3
+        tree.add(i, slot=i, author=0, primary=True, t_authored=float(i), n_tx=0, weight_s=0.0, length_bytes=0)
+    tree.add(3, slot=7, author=0, primary=False, t_authored=7.0, n_tx=0, weight_s=0.0, length_bytes=0)
+    np.testing.assert_array_equal(tree.unfinalized_chain(6), [6, 5, 4, 3, 2, 1])
+    assert tree.unfinalized_chain(0).size == 0
+    tree.mark_finalized(2, 10.0)
+    np.testing.assert_array_equal(tree.unfinalized_chain(6), [6, 5, 4, 3])
+    np.testing.assert_array_equal(tree.unfinalized_chain(7), [7, 3])
+    assert tree.unfinalized_chain(2).size == 0 and tree.unfinalized_chain(6).dtype == np.int64
