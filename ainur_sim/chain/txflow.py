@@ -22,7 +22,6 @@ one recorded.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import pandas as pd
@@ -150,16 +149,6 @@ class TransactionFlow:
                 self.events.emit("CallDropped", record=rec, t=t)
 
     # --- blocks ------------------------------------------------------------------------------------------
-    def _unfinalized_chain(self, parent: int) -> np.ndarray:
-        cols = self.tree.store.cols
-        out = []
-        b = parent
-        t_fin = cols["t_finalized"]
-        while b > 0 and math.isnan(t_fin[b]):
-            out.append(b)
-            b = int(cols["parent_id"][b])
-        return np.array(out, dtype=np.int64)
-
     def multiplier_for_child_of(self, parent: int) -> float:
         """Fee multiplier in effect for a block built on ``parent`` (TargetedFeeAdjustment of the parent)."""
         cols = self.tree.store.cols
@@ -171,7 +160,7 @@ class TransactionFlow:
     def build(self, author: int, parent: int, slot: int, t: float, block_id: int) -> BlockBody:
         """Select the block's transactions, mark them included and price them."""
         m = self.multiplier_for_child_of(parent)
-        ids = self.pool.select(t, self._unfinalized_chain(parent))
+        ids = self.pool.select(t, self.tree.unfinalized_chain(parent))
         st = self.pool.last_selection
         fees = tips = 0
         if ids.size:
