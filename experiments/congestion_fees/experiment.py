@@ -241,8 +241,11 @@ def figure(results: dict[str, MetricResult], expected: dict[str, Expectation], p
                 r = results[key]
                 ax.errorbar(i, r.mean, yerr=r.ci if np.isfinite(r.ci) else 0, fmt="o", color="C0", capsize=4,
                             zorder=2)
+        shown = [results[name(v, metric)].mean for v in variants if name(v, metric) in results]
+        if shown:  # explicit limits: the bars' sticky edges would defeat margins
+            pad = 0.08 * (max(shown) - min(shown)) or 0.01
+            ax.set_ylim(min(shown) - pad, max(shown) + pad)
         ax.set_xticks(range(len(variants)), variants, fontsize=8, rotation=20)
-        ax.margins(y=0.1)
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     nseeds = max(r.n for r in results.values())
