@@ -71,6 +71,7 @@ def theory() -> dict[str, float]:
     for mech in ("vcg", "first_price"):  # the welfare-maximizing allocation on truthful bids
         th[metric_name(mech, "truthful", "efficiency")] = 1.0
     th[metric_name("first_price", "truthful", "worker_surplus")] = 0.0  # pay-as-bid, bid = cost
+    th[metric_name("first_price", "strategic", "surplus_per_worker_truthful")] = 0.0
     for pop in POPULATIONS:  # the winner is paid the posted price, a fixed share of the value (= budget)
         th[metric_name("posted_price", pop, "requester_cost")] = DEFAULT_PRICE_FRACTION
     return th
@@ -123,8 +124,10 @@ def efficiency(tasks: pd.DataFrame, bids: pd.DataFrame) -> tuple[float, float]:
     return realized, optimal
 
 
-def market_metrics(res: RunResult) -> dict[str, float]:
-    """Efficiency, requester cost, worker surplus (tokens) and completion rate of one run."""
+def market_metrics(res: RunResult, strategies: Sequence[str] = ()) -> dict[str, float]:
+    """Efficiency, requester cost, worker surplus (tokens) and completion rate of one run; and for each of
+    ``strategies`` the auction surplus its workers won over the run per worker identity of that strategy
+    (``surplus_per_worker_STRATEGY``, tokens)."""
     tasks = res.tasks.sort_values("task_id")
     bids = true_bids(res)
     realized, optimal = efficiency(tasks, bids)
@@ -132,12 +135,19 @@ def market_metrics(res: RunResult) -> dict[str, float]:
     cost_of = bids.set_index(["task", "worker"])["cost"]
     winner_cost = cost_of.loc[list(zip(won["task_id"], won["winner"], strict=True))].to_numpy(np.float64)
     pay = won["payment"].to_numpy(np.float64)
-    return {
+    out = {
         "efficiency": realized / optimal,
         "requester_cost": float(np.mean(pay / won["budget"].to_numpy(np.float64))),
         "worker_surplus": float(np.mean(pay - winner_cost)) / TOKEN,
         "completion": float(res.kpis["task_completion_rate"]["value"]),
     }
+    workers = res.agents[res.agents["kind"] == "worker"].set_index("agent_id")["strategy"]
+    surplus = pd.Series(pay - winner_cost, index=won["winner"].to_numpy()).groupby(level=0).sum()
+    by_strategy = surplus.groupby(workers.reindex(surplus.index).to_numpy()).sum()
+    counts = workers.value_counts()
+    for strategy in strategies:
+        out[f"surplus_per_worker_{strategy}"] = float(by_strategy.get(strategy, 0.0)) / counts[strategy] / TOKEN
+    return out
 
 
 def base_config(size: Size, overrides: Sequence[str]) -> Config:
@@ -160,8 +170,9 @@ def per_seed(size: str, seeds: Sequence[int], overrides: Sequence[str] = ()) -> 
     for mech in MECHANISMS:
         for pop in POPULATIONS:
             cfg = cell_config(base, mech, pop)
+            mixed = list(POPULATIONS[pop]) if len(POPULATIONS[pop]) > 1 else []
             for seed in seeds:
-                for metric, v in market_metrics(run_model(dataclasses.replace(cfg, seed=seed))).items():
+                for metric, v in market_metrics(run_model(dataclasses.replace(cfg, seed=seed)), mixed).items():
                     values[metric_name(mech, pop, metric)].append(v)
     return dict(values)
 
@@ -185,21 +196,22 @@ PANELS = {
 
 
 def figure(results: dict[str, MetricResult], expected: dict[str, Expectation], path: Path) -> None:
-    """Four panels (one per metric): bars per mechanism for truthful and strategic bidders, 95 % CIs as
-    error bars, the expected value ± tolerance as a grey band, theory values as black diamonds."""
+    """Four panels (one per metric) with bars per mechanism for truthful and strategic bidders, and a fifth
+    with the surplus won per worker by strategy in the strategic mix; 95 % CIs as error bars, the expected
+    value ± tolerance as a grey band, theory values as black diamonds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
+    fig = plt.figure(figsize=(16, 7.5))
+    grid = fig.add_gridspec(2, 3)
     x = np.arange(len(MECHANISMS))
-    width = 0.38
-    for ax, (metric, title) in zip(axes.ravel(), PANELS.items(), strict=True):
-        for k, pop in enumerate(POPULATIONS):
-            xs = x + (k - 0.5) * width
-            for xi, mech in zip(xs, MECHANISMS, strict=True):
-                name = metric_name(mech, pop, metric)
+
+    def bars(ax, groups: list[tuple[str, list[str]]], width: float) -> None:  # noqa: ANN001 - matplotlib axes
+        for k, (group, names) in enumerate(groups):
+            xs = x + (k - (len(groups) - 1) / 2) * width
+            for xi, mech, name in zip(xs, MECHANISMS, names, strict=True):
                 r = results.get(name)
                 if r is None:
                     continue
@@ -208,23 +220,36 @@ def figure(results: dict[str, MetricResult], expected: dict[str, Expectation], p
                     ax.fill_between([xi - width / 2, xi + width / 2], e.expected - e.tolerance,
                                     e.expected + e.tolerance, color="0.8", zorder=1)
                 ax.bar(xi, r.mean, width * 0.8, color=f"C{k}", alpha=0.75, zorder=2,
-                       label=pop if mech == MECHANISMS[0] else None)
+                       label=group if mech == MECHANISMS[0] else None)
                 ax.errorbar(xi, r.mean, yerr=r.ci if np.isfinite(r.ci) else 0.0, fmt="none", color="k",
                             capsize=3, zorder=3)
                 if r.theory is not None:
-                    ax.plot(xi, r.theory, "D", color="k", ms=5, zorder=4,
-                            label="theory" if (metric, pop, mech) == ("efficiency", "truthful", "vcg") else None)
+                    ax.plot(xi, r.theory, "D", color="k", ms=5, zorder=4)
         ax.set_xticks(x, MECHANISMS)
-        ax.set_title(title, fontsize=10)
         ax.grid(axis="y", alpha=0.3)
+        ax.axhline(0.0, color="0.4", lw=0.8)
+
+    slots = [grid[0, 0], grid[0, 1], grid[0, 2], grid[1, 0]]
+    for slot, (metric, title) in zip(slots, PANELS.items(), strict=True):
+        ax = fig.add_subplot(slot)
+        bars(ax, [(pop, [metric_name(m, pop, metric) for m in MECHANISMS]) for pop in POPULATIONS], 0.38)
+        ax.set_title(title, fontsize=10)
         if metric in ("efficiency", "completion"):
             lo = min((results[n].mean for n in results if n.endswith(metric)), default=0.0)
-            ax.set_ylim(max(0.0, lo - 0.1), 1.02)
-        ax.axhline(0.0, color="0.4", lw=0.8)
-    axes[0, 0].legend(fontsize=8, loc="lower left")
+            ax.set_ylim(max(0.0, lo - 0.05), 1.01)
+        if metric == "efficiency":
+            ax.plot([], [], "D", color="k", ms=5, label="theory")
+            ax.legend(fontsize=8, loc="lower left")
+    ax = fig.add_subplot(grid[1, 1:])
+    bars(ax, [(f"{s} workers", [metric_name(m, "strategic", f"surplus_per_worker_{s}") for m in MECHANISMS])
+              for s in POPULATIONS["strategic"]], 0.27)
+    ax.set_yscale("symlog", linthresh=10.0)
+    ax.set_title("strategic mix: auction surplus won per worker over the run, by strategy (tokens; linear within "
+                 "±10, log beyond)", fontsize=10)
+    ax.legend(fontsize=8, loc="upper left")
     n = max(r.n for r in results.values())
     fig.suptitle(f"Mechanisms × bidder populations (mean, 95 % CI over {n} seeds; grey: expected ± tolerance)",
-                 fontsize=10)
+                 fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
