@@ -61,7 +61,7 @@ class Size:
     duration_s: float  # simulated seconds per run (tasks are posted from 900 s on)
 
 
-SIZES = {"quick": Size(duration_s=3_600.0), "full": Size(duration_s=10_800.0)}
+SIZES = {"quick": Size(duration_s=2_700.0), "full": Size(duration_s=10_800.0)}
 
 
 def metric_name(arm: str, metric: str) -> str:
@@ -227,10 +227,14 @@ def base_config(size: Size, overrides: Sequence[str]) -> Config:
     return to_config(compose([*BASE, f"duration_s={size.duration_s:g}", *overrides]))
 
 
-def arm_config(base: Config, arm: str) -> Config:
-    """``base`` with the arm's ``market.dispute.*`` values (as composing ``market.dispute.…=…``)."""
+def arm_config(base: Config, arm: str, overrides: Sequence[str] = ()) -> Config:
+    """``base`` with the arm's ``market.dispute.*`` values (as composing ``market.dispute.…=…``), except
+    the keys that ``overrides`` set: those apply to every arm (how a perturbation reaches the arms)."""
+    mine = {o.split("=", 1)[0].removeprefix("market.dispute.") for o in overrides
+            if o.startswith("market.dispute.")}
+    keys = {k: v for k, v in ARMS[arm].items() if k not in mine}
     return dataclasses.replace(base, market=dataclasses.replace(
-        base.market, dispute=dataclasses.replace(base.market.dispute, **ARMS[arm])))
+        base.market, dispute=dataclasses.replace(base.market.dispute, **keys)))
 
 
 def measure(size: str, seeds: Sequence[int], overrides: Sequence[str] = ()
@@ -241,7 +245,7 @@ def measure(size: str, seeds: Sequence[int], overrides: Sequence[str] = ()
     th: dict[str, float] = {}
     notes: dict[str, str] = {}
     for arm in ARMS:
-        cfg = arm_config(base, arm)
+        cfg = arm_config(base, arm, overrides)
         d = cfg.market.dispute
         pooled = []
         for seed in seeds:
@@ -272,54 +276,69 @@ def run(size: str, seeds: list[int], overrides: Sequence[str] = ()) -> dict[str,
 
 
 def figure(results: dict[str, MetricResult], expected: dict[str, Expectation], path: Path) -> None:
-    """Left: ruling accuracy per arm (overall and by which side was right), 95 % CIs, theory diamonds.
-    Right: cost per dispute (fees paid by the loser) and juror rewards per dispute against mean rounds."""
+    """Left: ruling accuracy per arm — all disputes and by which side was right — with 95 % CIs, theory
+    (diamonds), Condorcet's majority_accuracy(3, q) for the court arms (red dashes) and the expected value
+    ± tolerance of the overall accuracy (grey). Right: tokens per dispute — fees paid by the loser and
+    rewards paid to coherent jurors — with the mean number of rounds written above each arm."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     arms = [a for a in ARMS if metric_name(a, "accuracy") in results]
-    fig, (ax_a, ax_c) = plt.subplots(1, 2, figsize=(12, 4.8))
+    fig, (ax_a, ax_c) = plt.subplots(1, 2, figsize=(12.5, 5.0))
     x = np.arange(len(arms))
     width = 0.26
+
+    def ci(r: MetricResult) -> float:
+        return r.ci if np.isfinite(r.ci) else 0.0
+
     kinds = (("accuracy", "all disputes"), ("accuracy_worker_right", "worker right (good delivery)"),
              ("accuracy_worker_wrong", "worker wrong (bad delivery)"))
     for k, (metric, label) in enumerate(kinds):
         xs = x + (k - 1) * width
         r = [results[metric_name(a, metric)] for a in arms]
-        ax_a.bar(xs, [v.mean for v in r], width * 0.9, color=f"C{k}", alpha=0.75, label=label)
-        ax_a.errorbar(xs, [v.mean for v in r], yerr=[v.ci if np.isfinite(v.ci) else 0 for v in r], fmt="none",
-                      color="k", capsize=3)
+        ax_a.bar(xs, [v.mean for v in r], width * 0.9, color=f"C{k}", alpha=0.75, label=label, zorder=2)
+        ax_a.errorbar(xs, [v.mean for v in r], yerr=[ci(v) for v in r], fmt="none", color="k", capsize=3, zorder=3)
         th = [v.theory if v.theory is not None else np.nan for v in r]
-        ax_a.plot(xs, th, "D", color="k", ms=4, label="theory" if k == 0 else None)
+        ax_a.plot(xs, th, "D", color="k", ms=4, label="theory" if k == 0 else None, zorder=4)
     for i, a in enumerate(arms):
         e = expected.get(metric_name(a, "accuracy"))
-        if e is not None:
-            ax_a.fill_between([i - 1.5 * width, i - 0.5 * width], e.expected - e.tolerance, e.expected + e.tolerance,
-                              color="0.75", zorder=0)
+        if e is not None and not e.report_only:
+            ax_a.fill_between([i - 1.5 * width, i - 0.5 * width], e.expected - e.tolerance,
+                              e.expected + e.tolerance, color="0.75", zorder=1)
+        if ARMS[a]["model"] == "court":
+            bound = majority_accuracy(3, float(ARMS[a]["juror_accuracy"]))
+            ax_a.plot([i - 1.5 * width, i + 1.5 * width], [bound, bound], "--", color="C3", lw=1.5, zorder=5,
+                      label="Condorcet, 3 jurors" if a == "court_no_appeal" else None)
     ax_a.set_xticks(x, [a.replace("_", "\n") for a in arms])
-    lo = min(results[metric_name(a, m)].mean for a in arms for m, _ in kinds)
-    ax_a.set_ylim(max(0.0, lo - 0.1), 1.01)
+    ax_a.set_ylim(0.70, 1.01)
     ax_a.set_ylabel("share of disputes ruled for the right side")
     ax_a.legend(fontsize=8, loc="lower left")
     ax_a.grid(axis="y", alpha=0.3)
+    ax_a.set_title("ruling accuracy", fontsize=10)
 
-    for k, (metric, marker) in enumerate((("cost_per_dispute", "o"), ("juror_rewards_per_dispute", "s"))):
-        for i, a in enumerate(arms):
-            rr, rc = results[metric_name(a, "mean_rounds")], results[metric_name(a, metric)]
-            ax_c.errorbar(rr.mean, rc.mean, xerr=rr.ci if np.isfinite(rr.ci) else 0,
-                          yerr=rc.ci if np.isfinite(rc.ci) else 0, fmt=marker, color=f"C{i}", capsize=3,
-                          label=f"{a}" if k == 0 else None, mfc="none" if k else f"C{i}")
-            if rc.theory is not None and rr.theory is not None:
-                ax_c.plot(rr.theory, rc.theory, "+", color="k", ms=9)
-    ax_c.set_xlabel("mean rounds per dispute")
-    ax_c.set_ylabel("tokens per dispute (filled: fees paid by the loser; open: juror rewards)")
-    ax_c.legend(fontsize=8)
-    ax_c.grid(alpha=0.3)
+    top = 0.0
+    for k, (metric, label) in enumerate((("cost_per_dispute", "fees paid by the loser"),
+                                         ("juror_rewards_per_dispute", "rewards paid to coherent jurors"))):
+        xs = x + (k - 0.5) * 0.38
+        r = [results[metric_name(a, metric)] for a in arms]
+        ax_c.bar(xs, [v.mean for v in r], 0.34, color=f"C{k + 4}", alpha=0.8, label=label)
+        ax_c.errorbar(xs, [v.mean for v in r], yerr=[ci(v) for v in r], fmt="none", color="k", capsize=3)
+        ax_c.plot(xs, [v.theory if v.theory is not None else np.nan for v in r], "D", color="k", ms=4)
+        top = max(top, max(v.mean + ci(v) for v in r))
+    for i, a in enumerate(arms):
+        rr = results.get(metric_name(a, "mean_rounds"))
+        if rr is not None:
+            ax_c.text(i, top * 1.04, f"{rr.mean:.2f} rounds", ha="center", fontsize=8)
+    ax_c.set_ylim(0, top * 1.15)
+    ax_c.set_xticks(x, [a.replace("_", "\n") for a in arms])
+    ax_c.set_ylabel("tokens per dispute")
+    ax_c.legend(fontsize=8, loc="center left")
+    ax_c.grid(axis="y", alpha=0.3)
+    ax_c.set_title("cost per dispute (◆ theory)", fontsize=10)
     n = max(r.n for r in results.values())
-    fig.suptitle(f"Dispute resolution: accuracy and cost (mean, 95 % CI over {n} seeds; ◆/+ theory)", fontsize=10)
+    fig.suptitle(f"Dispute resolution: accuracy and cost (mean, 95 % CI over {n} seeds)", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
-
