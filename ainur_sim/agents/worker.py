@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import mesa
+import numpy as np
 
 from ainur_sim.agents.strategies import LOW_QUALITY, MALICIOUS, STRATEGIES, WHITEWASH, defecting
 
@@ -63,7 +64,7 @@ class Worker(mesa.Agent):
         m = self.model
         m.load[self.index] = max(m.load[self.index] - 1, 0)
         if self.strategy == WHITEWASH and m.load[self.index] == 0:
-            score = float(m.market.reputation.score(_one(self.account), m.env.now)[0])
+            score = float(m.market.reputation.score(np.array([self.account], dtype=np.int64), m.env.now)[0])
             if score < m.cfg.population.whitewash_below:
                 self.whitewash_attempts += 1
                 m.submit("deactivate_did", self.account, ())
@@ -72,9 +73,3 @@ class Worker(mesa.Agent):
         """Left the registry: try to come back under the same DID (the registry may refuse)."""
         if self.strategy == WHITEWASH:
             self.model.register(self.index)
-
-
-def _one(account: int):  # noqa: ANN202 - tiny helper
-    import numpy as np
-
-    return np.array([account], dtype=np.int64)

@@ -121,7 +121,8 @@ class Auction:
     def _clear(self, task_ids: list[int], ctx: BlockContext) -> None:
         """Allocate and price ``task_ids`` together with the mechanism."""
         tb = self.tasks
-        bidders = sorted({w for k in task_ids for w in self._kept_bids(k)})
+        kept = [self._kept_bids(k) for k in task_ids]
+        bidders = sorted({w for bids in kept for w in bids})
         self.clearings += 1
         if not bidders:
             for k in task_ids:
@@ -129,8 +130,8 @@ class Auction:
             return
         index = {w: i for i, w in enumerate(bidders)}
         costs = np.full((len(bidders), len(task_ids)), np.inf)
-        for j, k in enumerate(task_ids):
-            for w, c in self._kept_bids(k).items():
+        for j, bids in enumerate(kept):
+            for w, c in bids.items():
                 costs[index[w], j] = float(c)
         budgets = np.array([float(tb.budget[k]) for k in task_ids])
         agents = np.asarray(bidders, dtype=np.int64)
