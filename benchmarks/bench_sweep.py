@@ -1,0 +1,99 @@
+"""Benchmark: sweep throughput with the joblib launcher, 1 worker against 2.
+
+Usage::
+
+    NUMBA_CACHE_DIR=/tmp/numba_cache python benchmarks/bench_sweep.py [--jobs 8] [--duration 7200]
+                                                                      [--no-write]
+
+Runs the same Hydra multirun twice through the real command line (``python -m ainur_sim -m …``):
+``--jobs`` seeds of ``scenario=baseline duration_s=DURATION`` with ``hydra/launcher=joblib``, first with
+``hydra.launcher.n_jobs=1``, then ``n_jobs=2``, each into a fresh sweep dir. Throughput is jobs per wall
+second of the whole command (process start, Hydra, joblib's worker start-up and every job's run dir,
+report and plots included — what a user waits for). The speed-up is throughput(2) / throughput(1); the
+issue-8 target is ≥ 1.8× on this 2-core machine. The two sweeps' run dirs are compared byte for byte
+(``blocks.parquet``, ``kpis.json``): the launcher must not change results. ``--record`` (default;
+``--no-write`` to print only) writes the figures to benchmarks/RESULTS.md under "## Sweep throughput
+(issue 8)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _results import write_section  # noqa: E402
+
+SECTION = "## Sweep throughput (issue 8)"
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def sweep(n_workers: int, jobs: int, duration_s: float, out: Path) -> float:
+    """Wall seconds of one joblib multirun of ``jobs`` seeds with ``n_workers`` workers."""
+    cmd = [sys.executable, "-m", "ainur_sim", "-m", "scenario=baseline", f"duration_s={duration_s:g}",
+           f"seed=range(0,{jobs})", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_workers}",
+           f"hydra.sweep.dir={out}"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return time.perf_counter() - t0
+
+
+def same_outputs(a: Path, b: Path, jobs: int) -> bool:
+    """Every job's blocks.parquet and kpis.json are byte-identical between the two sweeps."""
+    return all((a / str(j) / f).read_bytes() == (b / str(j) / f).read_bytes()
+               for j in range(jobs) for f in ("blocks.parquet", "kpis.json"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=8)
+    ap.add_argument("--duration", type=float, default=7200.0, help="simulated seconds per job")
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
+        root = Path(tmp)
+        sweep(1, 1, 600.0, root / "warmup")  # Numba caches and imports on disk warm
+        walls = {k: sweep(k, args.jobs, args.duration, root / f"n{k}") for k in (1, 2)}
+        identical = same_outputs(root / "n1", root / "n2", args.jobs)
+    speedup = walls[1] / walls[2]
+    print(f"1 worker: {walls[1]:.1f} s   2 workers: {walls[2]:.1f} s   speed-up {speedup:.2f}x   "
+          f"outputs identical: {identical}")
+    if not args.no_write:
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        write_section(SECTION, "\n".join([
+            SECTION, "",
+            f"- Date: {now}. Commit {_commit()}. Machine: {platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}; load average at start (1, 5, 15 min): "
+            f"{', '.join(f'{x:.2f}' for x in load0)}.",
+            f"- Command: `NUMBA_CACHE_DIR=/tmp/numba_cache python benchmarks/bench_sweep.py --jobs {args.jobs} "
+            f"--duration {args.duration:g}` — {args.jobs} seeds of `scenario=baseline "
+            f"duration_s={args.duration:g}` through `ainur-sim -m … hydra/launcher=joblib`, whole command timed.",
+            "",
+            "| workers | wall | jobs / minute | speed-up | outputs identical to 1 worker |",
+            "|---:|---:|---:|---:|---|",
+            f"| 1 | {walls[1]:.1f} s | {60 * args.jobs / walls[1]:.1f} | 1.00× | — |",
+            f"| 2 | {walls[2]:.1f} s | {60 * args.jobs / walls[2]:.1f} | {speedup:.2f}× | "
+            f"{'yes' if identical else 'NO'} |",
+            "",
+            "Target (issue 8): 2 workers ≥ 1.8× the throughput of 1.",
+        ]))
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
