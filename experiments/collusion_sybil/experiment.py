@@ -47,7 +47,7 @@ class Size:
     duration_s: float  # market runs: simulated seconds (tasks from MARKET_START_S on)
 
 
-SIZES = {"quick": Size(auctions=2_000, instances=40, duration_s=900.0),
+SIZES = {"quick": Size(auctions=1_000, instances=40, duration_s=750.0),
          "full": Size(auctions=10_000, instances=200, duration_s=3_600.0)}
 
 
@@ -464,4 +464,122 @@ def per_seed(size: str, seeds: Sequence[int], overrides: Sequence[str] = (),
 def run(size: str, seeds: list[int], overrides: Sequence[str] = ()) -> dict[str, MetricResult]:
     """Mean and 95 % CI over ``seeds`` of every metric, with its theory value where there is one."""
     th = theory()
-    return {name: MetricResult.from_values(vals, th.get(name)) for name, vals in per_seed(size, seeds, overrides).items()}
+    values = per_seed(size, seeds, overrides)
+    return {name: MetricResult.from_values(vals, th.get(name)) for name, vals in values.items()}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Figure
+
+
+def figure(results: dict[str, MetricResult], expected: dict[str, Expectation], path: Path) -> None:
+    """Five panels: Design A's payment change against ring size (closed form as a line); Design B's
+    against the ring's share of the losers (research table as crosses); the ring's extra profit per
+    auction and its mitigations; the market's rings (payment change and gain per member); the sybils
+    (ratios to a truthful worker and the split gain). 95 % CIs as error bars, expected ± tolerance grey."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def point(ax, x: float, name: str, color: str, label: str | None = None) -> None:  # noqa: ANN001
+        r = results.get(name)
+        if r is None:
+            return
+        e = expected.get(name)
+        if e is not None and not e.report_only:
+            ax.fill_between([x - 0.3, x + 0.3], e.expected - e.tolerance, e.expected + e.tolerance,
+                            color="0.8", zorder=1)
+        ax.errorbar(x, r.mean, yerr=r.ci if np.isfinite(r.ci) else 0.0, fmt="o", color=color, capsize=3,
+                    zorder=3, label=label)
+
+    fig, axes = plt.subplots(2, 3, figsize=(17, 9))
+    th = theory()
+
+    ax = axes[0, 0]
+    ks = np.arange(1, DESIGN_A_N + 1)
+    base = expected_payment(DESIGN_A_N, 0, 1.0)
+    ax.plot(ks, [100 * (expected_payment(DESIGN_A_N, int(k), 1.0) / base - 1) for k in ks], "-", color="0.3",
+            label="closed form", zorder=2)
+    research = {2: 1.0, 3: 4.0, 5: 17.0, 10: 459.0}
+    for i, k in enumerate(DESIGN_A_RINGS):
+        point(ax, k, f"a_payment_change_k{k}", "C0", "vcg.clear" if i == 0 else None)
+        ax.plot(k, research[k], "x", color="C3", ms=8, label="research §4.2" if i == 0 else None, zorder=4)
+    ax.set_yscale("symlog", linthresh=10.0)
+    ax.set_xlabel("ring size k (of n = 10 bidders)")
+    ax.set_ylabel("payment change, %")
+    ax.set_title("Design A: one task, ring's cheapest bids its cost, the rest the reserve", fontsize=10)
+    ax.legend(fontsize=8)
+
+    ax = axes[0, 1]
+    xs = np.arange(len(DESIGN_B_SHARES))
+    for c, n in zip(("C0", "C2"), DESIGN_B_AGENTS, strict=True):
+        for x, name in zip(xs, DESIGN_B_SHARES, strict=True):
+            point(ax, x + (0.12 if n == 25 else -0.12), f"b{n}_payment_change_{name}", c,
+                  f"{n} agents" if x == 0 else None)
+            ax.plot(x + (0.12 if n == 25 else -0.12), th[f"b{n}_payment_change_{name}"], "x", color="C3", ms=8,
+                    label="research §4.2" if (x == 0 and n == 40) else None, zorder=4)
+    ax.set_xticks(xs, [f"{int(100 * v)} %" for v in DESIGN_B_SHARES.values()])
+    ax.set_yscale("symlog", linthresh=10.0)
+    ax.set_ylim(-1.0, 4000.0)
+    ax.set_xlabel("share of the would-be losers bidding the reserve")
+    ax.set_ylabel("total payment change, %")
+    ax.set_title("Design B: 20 tasks; the allocation never changes", fontsize=10)
+    ax.legend(fontsize=8)
+
+    ax = axes[0, 2]
+    gains = ["k5", "k5_n20", "k5_r05", "k10", "k10_r05"]
+    labels = ["k=5\nn=10 r=1", "k=5\nn=20", "k=5\nr=0.5", "k=10\nn=10 r=1", "k=10\nr=0.5"]
+    for x, g in enumerate(gains):
+        point(ax, x, f"a_ring_gain_{g}", "C0", "vcg.clear" if x == 0 else None)
+        ax.plot(x, th[f"a_ring_gain_{g}"], "D", color="k", ms=5, label="closed form" if x == 0 else None, zorder=4)
+    ax.set_xticks(range(len(gains)), labels, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("ring's extra profit per auction (value = 1)")
+    ax.set_title("Mitigations: more bidders per task, a lower reserve", fontsize=10)
+    ax.legend(fontsize=8)
+
+    ax = axes[1, 0]
+    for x, cell in enumerate(RING_CELLS):
+        point(ax, x - 0.15, f"m_{cell}_payment_change", "C0", "payment change, %" if x == 0 else None)
+        point(ax, x + 0.15, f"m_{cell}_ring_gain_per_member", "C1",
+              "ring's gain per member, tokens" if x == 0 else None)
+    ax.axhline(0.0, color="0.4", lw=0.8)
+    ax.set_xticks(range(len(RING_CELLS)), ["bid ring 25 %", "bid ring 50 %", "bid ring 50 %\n2× bidders/task",
+                                           "floor ring 30 %\n(preset)"], fontsize=8)
+    ax.set_title("Market (VCG): against the truthful counterfactual of the same bids", fontsize=10)
+    ax.legend(fontsize=8)
+
+    ax = axes[1, 1]
+    for x, cell in enumerate(RING_CELLS):
+        point(ax, x, f"m_{cell}_ring_surplus_ratio", "C1")
+    ax.axhline(1.0, color="0.4", lw=0.8)
+    ax.set_xticks(range(len(RING_CELLS)), ["bid ring 25 %", "bid ring 50 %", "bid ring 50 %\n2× bidders/task",
+                                           "floor ring 30 %"], fontsize=8)
+    ax.set_ylabel("surplus per ring member ÷ per truthful worker")
+    ax.set_title("Market: does the ring pay its members?", fontsize=10)
+
+    ax = axes[1, 2]
+    syb = [("m_sybil20_wins_per_principal_ratio", "wins /\nprincipal"),
+           ("m_sybil20_surplus_per_principal_ratio", "surplus /\nprincipal"),
+           ("m_sybil20_surplus_per_identity_ratio", "surplus /\nidentity"),
+           ("m_sybil20_zero_surplus_share", "wins paid\nexactly cost")]
+    for x, (name, _) in enumerate(syb):
+        point(ax, x, name, "C4")
+    ax.axhline(1.0, color="0.4", lw=0.8)
+    ax.set_xticks(range(len(syb)), [lab for _, lab in syb], fontsize=8)
+    r = results.get("m_sybil20_split_gain_per_principal")
+    s = results.get("sybil_split_gain_max")
+    text = []
+    if r is not None:
+        text.append(f"market split gain per sybil principal: {r.mean:.2f} ± {r.ci:.2f} tokens")
+    if s is not None:
+        text.append(f"vcg.clear: largest split gain over all markets = {s.mean:.2g}")
+    ax.set_title("Market: sybils (5 DIDs) ÷ a truthful principal\n" + "\n".join(text), fontsize=9)
+
+    n = max(r.n for r in results.values())
+    fig.suptitle(f"Collusion rings and sybils against VCG (mean, 95 % CI over {n} seeds; grey: expected ± "
+                 "tolerance)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
