@@ -403,19 +403,23 @@ def base_config(size: Size, overrides: Sequence[str]) -> Config:
     return to_config(compose([*BASE, f"duration_s={size.duration_s:g}", *overrides]))
 
 
-def cell_config(base: Config, cell: Cell) -> Config:
+def cell_config(base: Config, cell: Cell, overrides: Sequence[str] = ()) -> Config:
     """``base`` with the cell's strategy mix (its strategies set, the rest 0) and parameters — the same as
-    composing ``population.strategy_mix.…=… population.ring_bidding=…``."""
-    mix = dict.fromkeys(base.population.strategy_mix, 0.0) | cell.mix
-    return dataclasses.replace(base, population=dataclasses.replace(base.population, strategy_mix=mix,
-                                                                     **cell.params))
+    composing ``population.strategy_mix.…=… population.ring_bidding=…``. A ``population.KEY`` that
+    ``overrides`` (already in ``base``) sets keeps the override's value: the caller's perturbation wins."""
+    user = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    params = {k: v for k, v in cell.params.items() if f"population.{k}" not in user}
+    mix = base.population.strategy_mix
+    if not any(k.startswith("population.strategy_mix") for k in user):
+        mix = dict.fromkeys(mix, 0.0) | cell.mix
+    return dataclasses.replace(base, population=dataclasses.replace(base.population, strategy_mix=mix, **params))
 
 
-def market(seed: int, base: Config) -> dict[str, float]:
+def market(seed: int, base: Config, overrides: Sequence[str] = ()) -> dict[str, float]:
     """One seed's market metrics over every cell (the cells share the seed: same workers, same tasks)."""
     out = {}
     for name, cell in CELLS.items():
-        c = market_metrics(run_model(dataclasses.replace(cell_config(base, cell), seed=seed)))
+        c = market_metrics(run_model(dataclasses.replace(cell_config(base, cell, overrides), seed=seed)))
         if name in RING_CELLS:
             out[f"m_{name}_payment_change"] = c["payment_change"]
             out[f"m_{name}_efficiency"] = c["efficiency"]
@@ -455,7 +459,7 @@ def per_seed(size: str, seeds: Sequence[int], overrides: Sequence[str] = (),
     values: dict[str, list[float]] = defaultdict(list)
     for seed in seeds:
         for part in (design_a(seed, sz, clear_fn), design_b(seed, sz, clear_fn), sybil_split(seed, sz, clear_fn),
-                     market(seed, base)):
+                     market(seed, base, overrides)):
             for name, v in part.items():
                 values[name].append(v)
     return dict(values)
