@@ -304,6 +304,7 @@ class PopulationConfig:
     underbid: float = 0.3  # underbidding / malicious: ask = cost × (1 − underbid)
     ring_size: int = 5  # collusion: members per ring
     ring_reserve: float = 0.7  # collusion: the ring's shared reserve, share of the budget
+    ring_bidding: str = "floor"  # collusion: "floor" (every member asks the reserve) or "designated" (bid ring)
     sybil_identities: int = 3  # sybil: DIDs per principal
     whitewash_below: float = 0.4  # whitewashing: leave and re-register when reputation falls below
     on_period_s: float = 6 * 3600.0  # on-off: honest for this long ...
@@ -655,6 +656,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "api.sample": ("auto", "full", "sampled"),
     "market.dispute.model": ("automated", "court"),
     "market.reputation.model": ("beta", "ema", "eigentrust"),
+    "population.ring_bidding": ("floor", "designated"),
 }
 
 

@@ -27,7 +27,7 @@ import simpy
 
 from ainur_sim.agents.adoption import joining_times, lifetimes
 from ainur_sim.agents.requester import Requester
-from ainur_sim.agents.strategies import LOW_QUALITY_AB, STRATEGIES, SYBIL, asks, assign
+from ainur_sim.agents.strategies import LOW_QUALITY_AB, STRATEGIES, SYBIL, asks, assign, designated, rings
 from ainur_sim.agents.verifier import Verifier
 from ainur_sim.agents.worker import Worker
 from ainur_sim.chain.calls import CALLS
@@ -66,6 +66,7 @@ class MarketPopulation(mesa.Model):
         n_w = principal.size
         self.principal = principal
         self.strategy = np.concatenate([np.repeat(strat_p, copies), np.zeros(n_idle, np.int64)])
+        self.ring = rings(self.strategy, pop.ring_size)
         join_p = joining_times(pop, "workers", self.rng)
         self.join = np.concatenate([np.repeat(join_p, copies), np.full(n_idle, NEVER)])
         self.leave = self.join + np.repeat(lifetimes(n_principals + n_idle, pop.mean_active_days, self.rng),
@@ -236,23 +237,34 @@ class MarketPopulation(mesa.Model):
     def _on_posted(self, e: dict[str, Any]) -> None:
         """Eligible workers (active, verified for the capability, staked enough for the budget, with spare
         capacity, asking below the budget) notice the task with probability ``min(1, bidders_per_task /
-        eligible)`` and bid their strategy's ask; at most ``max_bidders`` (the cheapest) are submitted."""
+        eligible)`` and bid their strategy's ask; at most ``max_bidders`` (the cheapest) are submitted.
+
+        With ``ring_bidding = designated`` a ring member is eligible if its cost is below the budget; among
+        the members that noticed the task, each ring's cheapest asks its cost and the rest the ring's ask
+        (dropped if that reaches the budget: the same as bidding the reserve)."""
         if not self.workers:
             return
         self.activations += 1
         t = self.env.now
+        pop = self.cfg.population
         cap, budget, task = int(e["capability"]), int(e["budget"]), int(e["task"])
         st = self.market.staking
         staked = self.market.economy.ledger.staked[self.accounts]
         cost = self.cost[:, cap]
-        ask = asks(self.strategy, cost, float(budget), self.cfg.population)
+        ask = asks(self.strategy, cost, float(budget), pop)
+        ring_bid = pop.ring_bidding == "designated"
+        offer = np.where(self.ring >= 0, np.floor(cost), ask) if ring_bid else ask
         ok = (self.active_workers(t) & self.verified[:, cap] & (staked >= st.min_stake)
-              & (budget <= st.max_value_per_stake * staked) & (self.load < self.cfg.population.capacity)
-              & (ask < budget) & (ask > 0) & (self.accounts != int(e["requester"])))
+              & (budget <= st.max_value_per_stake * staked) & (self.load < pop.capacity)
+              & (offer < budget) & (offer > 0) & (self.accounts != int(e["requester"])))
         idx = np.flatnonzero(ok)
-        attention = self.cfg.population.bidders_per_task / max(idx.size, 1)
+        attention = pop.bidders_per_task / max(idx.size, 1)
         if attention < 1.0:
             idx = idx[self.rng.random(idx.size) < attention]
+        if ring_bid:
+            lead = designated(idx, self.ring, cost)
+            ask[lead] = offer[lead]
+            idx = idx[ask[idx] < budget]
         k = self.cfg.market.auction.max_bidders
         if idx.size > k:
             idx = idx[np.argsort(ask[idx], kind="stable")[:k]]

@@ -7,7 +7,9 @@ strategy        ask (bid) for a task it can do at cost ``c``           delivery
 ``shading``     ``c · (1 + shade)`` (above cost)                       honest quality
 ``underbid``    ``c · (1 − underbid)`` (below cost: buys market share) honest quality
 ``collusion``   ``max(c, ring_reserve · budget)`` — the ring's shared  honest quality
-                reserve price
+                reserve price; with ``ring_bidding = designated``
+                the ring's cheapest member among those bidding on
+                the task asks ``c`` (a bid ring)
 ``sybil``       ``c``, from ``sybil_identities`` DIDs of one principal honest quality
 ``lazy``        ``c``                                                  low quality (Beta(2, 2))
 ``malicious``   ``c · (1 − underbid)``                                 never delivers (half) or garbage
@@ -73,6 +75,29 @@ def asks(strategy: np.ndarray, cost: np.ndarray, budget: float, pop: PopulationC
     ring = strategy == COLLUSION
     ask[ring] = np.maximum(ask[ring], pop.ring_reserve * budget)
     return np.floor(ask)
+
+
+def rings(strategy: np.ndarray, ring_size: int) -> np.ndarray:
+    """Ring of each worker identity: collusion identities in index order, ``ring_size`` to a ring; −1 for
+    everyone else. Deterministic (the principals' order is already random), so it draws no random numbers."""
+    ring = np.full(strategy.size, -1, dtype=np.int64)
+    members = strategy == COLLUSION
+    ring[members] = np.arange(int(members.sum()), dtype=np.int64) // ring_size
+    return ring
+
+
+def designated(bidders: np.ndarray, ring: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """The ring members among ``bidders`` (worker indices) that bid their cost on a task under a bid ring:
+    per ring, the one with the lowest cost (ties: lowest index) — the others ask the ring's reserve, so a
+    ring member wins exactly when it would have won bidding truthfully, at a payment the reserve bids raise
+    (research/vcg.md §4.2, Design A)."""
+    members = bidders[ring[bidders] >= 0]
+    if members.size == 0:
+        return members
+    order = members[np.lexsort((members, cost[members], ring[members]))]
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = ring[order[1:]] != ring[order[:-1]]
+    return order[first]
 
 
 def defecting(strategy: np.ndarray, t: float, pop: PopulationConfig) -> np.ndarray:

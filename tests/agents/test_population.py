@@ -7,7 +7,7 @@ import pytest
 
 from ainur_sim import compose, run
 from ainur_sim.agents.adoption import joining_times, logistic_times
-from ainur_sim.agents.strategies import STRATEGIES, asks, assign
+from ainur_sim.agents.strategies import COLLUSION, STRATEGIES, TRUTHFUL, asks, assign, designated, rings
 from ainur_sim.sim import to_config
 
 SMALL = ["scenario=baseline", "api.enabled=false", "load.tps=20"]
@@ -146,3 +146,41 @@ def test_strategy_assignment_and_asks_are_exact():
     s = np.array([STRATEGIES.index(x) for x in ("truthful", "shading", "underbid", "collusion")])
     a = asks(s, np.array([100.0, 100.0, 100.0, 100.0]), 1000.0, pop)
     assert a.tolist() == [100.0, 130.0, 70.0, 700.0]
+
+
+def test_rings_and_their_designated_bidders():
+    """Collusion identities form rings of ``ring_size`` in index order; per ring the cheapest bidder (ties:
+    lowest index) is the one that bids its cost."""
+    s = np.array([TRUTHFUL, COLLUSION, COLLUSION, TRUTHFUL, COLLUSION, COLLUSION, COLLUSION])
+    ring = rings(s, 2)
+    assert ring.tolist() == [-1, 0, 0, -1, 1, 1, 2]
+    cost = np.array([1.0, 5.0, 3.0, 0.5, 4.0, 4.0, 9.0])
+    assert designated(np.array([0, 1, 2, 3, 4, 5, 6]), ring, cost).tolist() == [2, 4, 6]
+    assert designated(np.array([0, 1, 3, 5]), ring, cost).tolist() == [1, 5]
+    assert designated(np.array([0, 3]), ring, cost).size == 0
+
+
+def test_designated_bid_ring_bids_as_designed():
+    """``ring_bidding=designated``: on every task the cheapest bidder of each ring asks its cost and the
+    ring's other bidders ask max(cost, ring_reserve · budget)."""
+    res = _run("duration_s=3600", "population.n_workers=40", "population.n_requesters=20",
+               "population.tasks_per_requester_hour=6", "population.strategy_mix={truthful: 0.5, collusion: 0.5}",
+               "population.ring_bidding=designated", "population.ring_size=10")
+    workers = res.agents[res.agents["kind"] == "worker"]  # in identity order
+    codes = np.where(workers["strategy"] == "collusion", COLLUSION, TRUTHFUL)
+    ring_of = dict(zip(workers["agent_id"], rings(codes, 10), strict=True))
+    calls = res.extra_tables["calls"]
+    bids = calls[calls["call"] == "auction.submit_bid"].copy()
+    bids["ring"] = bids["origin"].map(ring_of)
+    bids["budget"] = res.tasks.set_index("task_id").loc[bids["a0"], "budget"].to_numpy()
+    ring = bids[bids["ring"] >= 0]
+    assert ring["ring"].nunique() == 2
+    n_lead = n_reserve = 0
+    for _, g in ring.groupby(["a0", "ring"]):
+        g = g.sort_values(["a2", "origin"])
+        assert g["a1"].iloc[0] == g["a2"].iloc[0]  # the ring's cheapest bidder asks its cost
+        rest = g.iloc[1:]
+        assert (rest["a1"] == np.floor(np.maximum(rest["a2"], 0.7 * rest["budget"]))).all()
+        n_lead += 1
+        n_reserve += int((rest["a1"] > rest["a2"]).sum())
+    assert n_lead > 20 and n_reserve > 20
