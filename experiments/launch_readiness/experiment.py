@@ -287,10 +287,18 @@ NOTES = {
 }
 
 
+def summarize(values: Sequence[float], theory_value: float | None, note: str) -> MetricResult:
+    """Mean and 95 % CI of per-seed values; NaN (and so a FAIL) if any seed's value is null/NaN — rather
+    than ``mean_ci``'s dropping it, which would judge a KPI that some run could not measure on fewer seeds."""
+    if not all(math.isfinite(v) for v in values):
+        return MetricResult(math.nan, math.nan, len(values), theory_value, "null in some seed")
+    return MetricResult.from_values(values, theory_value, note)
+
+
 def run(size: str, seeds: list[int], overrides: Sequence[str] = ()) -> dict[str, MetricResult]:
     """Mean and 95 % CI over ``seeds`` of every metric, with its theory value where there is one."""
     th = theory(configs(SIZES[size], overrides)[0])
-    return {name: MetricResult.from_values(vals, th.get(name), NOTES.get(name, ""))
+    return {name: summarize(vals, th.get(name), NOTES.get(name, ""))
             for name, vals in per_seed(size, seeds, overrides).items()}
 
 
