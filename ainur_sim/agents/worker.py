@@ -63,14 +63,23 @@ class Worker(mesa.Agent):
         m.later(rng.exponential(pop.work_s), m.submit, "deliver_result", self.account, (task, int(quality * 1e6)))
 
     def on_settled(self, e: dict[str, Any]) -> None:
-        """A task of this worker ended: free capacity; a whitewasher checks its standing."""
+        """A task of this worker ended: free capacity; a whitewasher checks its standing once the settlement's
+        feedback is on record (the escrow records a block's feedback after its settlements: the check runs
+        after the block, at the same simulated time)."""
         m = self.model
         m.load[self.index] = max(m.load[self.index] - 1, 0)
         if self.strategy == WHITEWASH and m.load[self.index] == 0:
-            score = float(m.market.reputation.score(np.array([self.account], dtype=np.int64), m.env.now)[0])
-            if score < m.cfg.population.whitewash_below:
-                self.whitewash_attempts += 1
-                m.submit("deactivate_did", self.account, ())
+            m.later(0.0, self._check_standing)
+
+    def _check_standing(self) -> None:
+        """Whitewasher holding no task: leave (then re-register) if its reputation is below ``whitewash_below``."""
+        m = self.model
+        if m.load[self.index] or not m.market.registry.is_active(self.account):
+            return
+        score = float(m.market.reputation.score(np.array([self.account], dtype=np.int64), m.env.now)[0])
+        if score < m.cfg.population.whitewash_below:
+            self.whitewash_attempts += 1
+            m.submit("deactivate_did", self.account, ())
 
     def on_deactivated(self) -> None:
         """Left the registry: try to come back under the same DID (the registry may refuse)."""
