@@ -271,7 +271,7 @@ def figure(results: dict[str, MetricResult], expected: dict[str, Expectation], p
                 e = expected.get(metric_name(a, f"{s}_{metric}"))
                 if e is not None and not e.report_only:
                     ax.fill_between([xi - width * 0.45, xi + width * 0.45], e.expected - e.tolerance,
-                                    e.expected + e.tolerance, color="0.6", alpha=0.35, zorder=4, lw=0)
+                                    e.expected + e.tolerance, color="0.85", zorder=1, lw=0)
         if metric == "win_ratio":
             ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.axhline(0.0, color="k", lw=0.6)
