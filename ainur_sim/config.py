@@ -299,7 +299,7 @@ class PopulationConfig:
     release_prob: float = 0.7  # a requester releases a good delivery at once (else it auto-releases)
     strategy_mix: dict[str, float] = field(default_factory=lambda: {  # every strategy listed: overridable by key
         "truthful": 1.0, "shading": 0.0, "underbid": 0.0, "collusion": 0.0, "sybil": 0.0, "lazy": 0.0,
-        "malicious": 0.0, "whitewash": 0.0, "on_off": 0.0})
+        "malicious": 0.0, "whitewash": 0.0, "on_off": 0.0, "camouflage": 0.0})
     shade: float = 0.3  # shading: ask = cost × (1 + shade)
     underbid: float = 0.3  # underbidding / malicious: ask = cost × (1 − underbid)
     ring_size: int = 5  # collusion: members per ring
@@ -309,6 +309,7 @@ class PopulationConfig:
     whitewash_below: float = 0.4  # whitewashing: leave and re-register when reputation falls below
     on_period_s: float = 6 * 3600.0  # on-off: honest for this long ...
     off_period_s: float = 2 * 3600.0  # ... then defecting for this long
+    camouflage_above_tokens: float = 75.0  # camouflage: honest below this task budget, low quality at or above
     verifier_outages: list[WindowConfig] = field(default_factory=list)  # the verifier answers nothing
     collect_every_s: float = 3600.0  # DataCollector period (model-level series)
     collect_agents_every_s: float = 21600.0  # agent-level series period (one row per worker per collection)
@@ -601,6 +602,7 @@ RANGES: dict[str, Range] = {
     "population.whitewash_below": Range(0, 1),
     "population.on_period_s": Range(0, 1e9, lo_open=True),
     "population.off_period_s": Range(0, 1e9),
+    "population.camouflage_above_tokens": Range(0, 1e6),
     "population.collect_every_s": Range(1, 1e9),
     "population.collect_agents_every_s": Range(1, 1e9),
     "population.budget_tokens": Range(0, 1e6, lo_open=True),

@@ -18,7 +18,16 @@ strategy        ask (bid) for a task it can do at cost ``c``           delivery
                                                                        ``whitewash_below``
 ``on_off``      ``c``                                                  honest for ``on_period_s``, then low
                                                                        quality for ``off_period_s``, …
+``camouflage``  ``c``                                                  honest on tasks whose budget is below
+                                                                       ``camouflage_above_tokens``, low
+                                                                       quality on those at or above it
 =============== ===================================================== =====================================
+
+"Low quality" is the worker's own chance of meeting the threshold drawn from Beta(2, 2) at creation
+(``LOW_QUALITY_AB``) instead of its honest one. A camouflage worker builds its reputation on the many
+cheap tasks and cheats on the few valuable ones (EigenTrust's threat model C with the cheating aimed at
+value): with the default median budget of 50 tokens (lognormal, σ = 0.5) and the threshold at 75 tokens
+it cheats on ≈ 21 % of the tasks it wins, which carry ≈ 38 % of their value.
 """
 
 from __future__ import annotations
@@ -28,13 +37,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ainur_sim.chain.economy import tokens
+
 if TYPE_CHECKING:
     from ainur_sim.config import PopulationConfig
 
 STRATEGIES: tuple[str, ...] = ("truthful", "shading", "underbid", "collusion", "sybil", "lazy", "malicious",
-                               "whitewash", "on_off")
+                               "whitewash", "on_off", "camouflage")
 CODE: dict[str, int] = {name: i for i, name in enumerate(STRATEGIES)}
-(TRUTHFUL, SHADING, UNDERBID, COLLUSION, SYBIL, LAZY, MALICIOUS, WHITEWASH, ON_OFF) = range(len(STRATEGIES))
+(TRUTHFUL, SHADING, UNDERBID, COLLUSION, SYBIL, LAZY, MALICIOUS, WHITEWASH, ON_OFF,
+ CAMOUFLAGE) = range(len(STRATEGIES))
 
 #: Strategies whose delivered quality is drawn from the low-quality distribution Beta(2, 2).
 LOW_QUALITY = (LAZY, WHITEWASH)
@@ -105,3 +117,9 @@ def defecting(strategy: np.ndarray, t: float, pop: PopulationConfig) -> np.ndarr
     period = pop.on_period_s + pop.off_period_s
     off = (t % period) >= pop.on_period_s if period > 0 else False
     return (strategy == ON_OFF) & off
+
+
+def camouflaging(strategy: np.ndarray, budget: int, pop: PopulationConfig) -> np.ndarray:
+    """Camouflage workers that cheat on a task of ``budget`` base units: all of them if the budget is at
+    least ``camouflage_above_tokens`` (compared in base units), none below it; other strategies: False."""
+    return (strategy == CAMOUFLAGE) & (int(budget) >= tokens(pop.camouflage_above_tokens))

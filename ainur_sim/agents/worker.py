@@ -1,8 +1,9 @@
 """A worker: an AI agent that delivers tasks — its reactions to being assigned and to settlements.
 
 Bidding is decided for all workers at once by the population (vectorized); a worker object reacts only to
-events about itself: it schedules its delivery when it wins, and a whitewasher leaves and re-registers
-when its reputation has fallen.
+events about itself: it schedules its delivery when it wins (its quality as its strategy has it: an
+on-off worker by the time, a camouflage worker by the task's budget), and a whitewasher leaves and
+re-registers when its reputation has fallen.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from ainur_sim.agents.strategies import LOW_QUALITY, MALICIOUS, STRATEGIES, WHITEWASH, defecting
+from ainur_sim.agents.strategies import LOW_QUALITY, MALICIOUS, STRATEGIES, WHITEWASH, camouflaging, defecting
 
 if TYPE_CHECKING:
     from ainur_sim.agents.population import MarketPopulation
@@ -52,7 +53,9 @@ class Worker(mesa.Agent):
             return
         else:
             p_good = m.quality[self.index]
-            if self.strategy in LOW_QUALITY or defecting(m.strategy[self.index: self.index + 1], m.env.now, pop)[0]:
+            me = m.strategy[self.index: self.index + 1]
+            if (self.strategy in LOW_QUALITY or defecting(me, m.env.now, pop)[0]
+                    or camouflaging(me, m.market.tasks.budget[task], pop)[0]):  # the budget is public chain state
                 p_good = m.low_quality[self.index]
             good = rng.random() < p_good
             thr = pop.quality_threshold
@@ -60,14 +63,23 @@ class Worker(mesa.Agent):
         m.later(rng.exponential(pop.work_s), m.submit, "deliver_result", self.account, (task, int(quality * 1e6)))
 
     def on_settled(self, e: dict[str, Any]) -> None:
-        """A task of this worker ended: free capacity; a whitewasher checks its standing."""
+        """A task of this worker ended: free capacity; a whitewasher checks its standing once the settlement's
+        feedback is on record (the escrow records a block's feedback after its settlements: the check runs
+        after the block, at the same simulated time)."""
         m = self.model
         m.load[self.index] = max(m.load[self.index] - 1, 0)
         if self.strategy == WHITEWASH and m.load[self.index] == 0:
-            score = float(m.market.reputation.score(np.array([self.account], dtype=np.int64), m.env.now)[0])
-            if score < m.cfg.population.whitewash_below:
-                self.whitewash_attempts += 1
-                m.submit("deactivate_did", self.account, ())
+            m.later(0.0, self._check_standing)
+
+    def _check_standing(self) -> None:
+        """Whitewasher holding no task: leave (then re-register) if its reputation is below ``whitewash_below``."""
+        m = self.model
+        if m.load[self.index] or not m.market.registry.is_active(self.account):
+            return
+        score = float(m.market.reputation.score(np.array([self.account], dtype=np.int64), m.env.now)[0])
+        if score < m.cfg.population.whitewash_below:
+            self.whitewash_attempts += 1
+            m.submit("deactivate_did", self.account, ())
 
     def on_deactivated(self) -> None:
         """Left the registry: try to come back under the same DID (the registry may refuse)."""

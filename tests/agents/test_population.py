@@ -7,7 +7,16 @@ import pytest
 
 from ainur_sim import compose, run
 from ainur_sim.agents.adoption import joining_times, logistic_times
-from ainur_sim.agents.strategies import COLLUSION, STRATEGIES, TRUTHFUL, asks, assign, designated, rings
+from ainur_sim.agents.strategies import (
+    COLLUSION,
+    STRATEGIES,
+    TRUTHFUL,
+    asks,
+    assign,
+    camouflaging,
+    designated,
+    rings,
+)
 from ainur_sim.sim import to_config
 
 SMALL = ["scenario=baseline", "api.enabled=false", "load.tps=20"]
@@ -184,3 +193,29 @@ def test_designated_bid_ring_bids_as_designed():
         n_lead += 1
         n_reserve += int((rest["a1"] > rest["a2"]).sum())
     assert n_lead > 20 and n_reserve > 20
+
+
+def test_camouflage_rule_at_the_threshold():
+    """Cheats exactly on budgets ≥ camouflage_above_tokens (base units), only when it is a camouflage worker."""
+    pop = to_config(compose(["scenario=baseline", "population.camouflage_above_tokens=60"])).population
+    s = np.array([STRATEGIES.index(x) for x in ("camouflage", "camouflage", "camouflage", "truthful", "on_off")])
+    at = 60 * 10**12
+    assert camouflaging(s, at, pop).tolist() == [True, True, True, False, False]
+    assert not camouflaging(s, at - 1, pop).any()
+
+
+def test_camouflage_workers_cheat_only_on_valuable_tasks():
+    """Honest quality certain (Beta(1000, 1) never misses), every winner delivers: a camouflage worker's
+    delivery misses the threshold only on tasks at or above camouflage_above_tokens, and there often."""
+    res = _run("duration_s=7200", "population.n_workers=30", "population.n_requesters=20",
+               "population.tasks_per_requester_hour=8", "population.strategy_mix={truthful: 0.5, camouflage: 0.5}",
+               "population.quality_alpha=1000", "population.non_delivery_prob=0",
+               "population.camouflage_above_tokens=55")
+    t = res.tasks[res.tasks["quality"].notna()]
+    strategy = res.agents.set_index("agent_id").loc[t["winner"], "strategy"].to_numpy()
+    bad = (t["quality"] < t["threshold"]).to_numpy()
+    high = (t["budget"] >= 55 * 10**12).to_numpy()
+    cam = strategy == "camouflage"
+    assert (cam & ~high).sum() > 20 and (cam & high).sum() > 20
+    assert not bad[cam & ~high].any() and not bad[strategy == "truthful"].any()
+    assert bad[cam & high].mean() > 0.2
