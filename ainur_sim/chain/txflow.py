@@ -32,7 +32,7 @@ from ainur_sim.chain.calls import code_of
 from ainur_sim.chain.events import EventBus
 from ainur_sim.chain.extrinsics import CallBook
 from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams, inclusion_fee, next_multiplier
-from ainur_sim.chain.load import LoadSchedule, TipDistribution, generate
+from ainur_sim.chain.load import LoadSchedule, TipDistribution, generate_with_facts
 from ainur_sim.chain.production import BlockBody, BlockProduction
 from ainur_sim.chain.runtime import Runtime
 from ainur_sim.chain.txpool import TxBatch, TxPool
@@ -118,17 +118,19 @@ class TransactionFlow:
     def on_slot(self, slot: int, t: float) -> None:
         """Submit the load that arrived since the last slot; drop expired transactions; record the pool."""
         batches = []
+        facts = None  # of a lone generated batch (known without a scan)
         for code, schedule, weight_s, length in self.kinds:
-            batches.append(generate(schedule, self._t_last, t, self.rng, tips=self.tips, weight_s=weight_s,
-                                    length_bytes=length, gossip_mean_s=self.gossip_mean_s,
-                                    longevity_s=self.longevity_s, payload=code))
+            b, facts = generate_with_facts(schedule, self._t_last, t, self.rng, tips=self.tips, weight_s=weight_s,
+                                           length_bytes=length, gossip_mean_s=self.gossip_mean_s,
+                                           longevity_s=self.longevity_s, payload=code)
+            batches.append(b)
         market = self.book.take_outbox() if self.book is not None else None
         if market is not None:
             batches.append(market)
         batch = (batches[0] if len(batches) == 1 else TxBatch.concat(batches)) if batches else TxBatch.empty()
         self._t_last = t
         if len(batch):
-            outcome = self.pool.submit(batch)
+            outcome = self.pool.submit(batch, facts if len(batches) == 1 else None)
             if self.audit:
                 self.audit_accepted.append(outcome.accepted_ids.copy())
             self._dropped(outcome.dropped_payloads, t)

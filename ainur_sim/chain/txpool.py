@@ -172,6 +172,14 @@ class TxBatch:
             raise ValueError("a sender's nonce must be ≥ 0")
 
     @classmethod
+    def unchecked(cls, **columns: np.ndarray) -> TxBatch:
+        """A batch from all its columns as 1-D arrays of their dtypes and one length that are known to pass
+        the checks of ``__post_init__`` (e.g. just generated), without running them."""
+        b = cls.__new__(cls)
+        b.__dict__.update(columns)
+        return b
+
+    @classmethod
     def of(cls, t_submit, weight_s, length_bytes, *, tip=0, operational=False, longevity_s=math.inf,
            sender=-1, nonce=0, payload=-1, t_ready=None, fee=0) -> TxBatch:
         """A batch from arrays or scalars broadcast to ``len(t_submit)``; ``t_ready`` defaults to ``t_submit``."""
@@ -1160,18 +1168,20 @@ class TxPool:
 
     # ---- public API ----------------------------------------------------------------------------------
 
-    def submit(self, batch: TxBatch) -> SubmitOutcome:
+    def submit(self, batch: TxBatch, facts: tuple[bool, bool, bool, int] | None = None) -> SubmitOutcome:
         """Admit a batch (in ``t_submit`` order): ban and staleness checks, nonce-gap (future) handling,
         then the pool limits. Background rows (``sender = -1``) take a vectorised path; those the ready
-        limit would drop at once are rejected before they are stored (same outcome, less copying)."""
+        limit would drop at once are rejected before they are stored (same outcome, less copying).
+        ``facts``: what :func:`_batch_facts` gives for the batch, when the caller knows it (a generated batch)."""
         op = _Op()
         n = len(batch)
         first_uid = self._next_uid
         if n == 0:
             return self._submit_outcome(np.empty(0, np.int64), 0, 0, op)
-        sorted_in, uniform, has_sender, batch_bytes = _batch_facts(batch.t_submit, batch.weight_s,
-                                                                   batch.length_bytes, batch.operational,
-                                                                   batch.fee, batch.sender)
+        if facts is None:
+            facts = _batch_facts(batch.t_submit, batch.weight_s, batch.length_bytes, batch.operational, batch.fee,
+                                 batch.sender)
+        sorted_in, uniform, has_sender, batch_bytes = facts
         b = batch if sorted_in else batch.take(np.argsort(batch.t_submit, kind="stable"))
         self.counters.submitted += n
         state = np.empty(n, np.int8)
