@@ -270,7 +270,8 @@ class BlockProduction:
         parent_arr = self._arrivals_of(parent)
         if parent_arr is not None:  # a block is imported only after its parent (if that was delivered)
             arr = np.maximum(arr, np.where(np.isinf(parent_arr), -np.inf, parent_arr))
-        arr[self.availability.offline_at(arr)] = np.inf
+        if self.availability.validator.size:  # (no outage interval: nobody misses a delivery)
+            arr[self.availability.offline_at(arr)] = np.inf
         self._add_pending(bid, arr)
         for listener in self.block_listeners:
             listener(bid, arr)

@@ -22,6 +22,7 @@ one recorded.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -173,7 +174,7 @@ class TransactionFlow:
             dispatch_s = st.weight_s - ids.size * self.limits.extrinsic_base_weight_s
             fees = int(inclusion_fee(max(dispatch_s, 0.0), st.length_bytes, m, self.fees)) \
                 + (ids.size - 1) * self.fees.base_fee
-            tips = int(self.pool.tips_of(ids).sum())
+            tips = self.pool.tip_total(ids)
         return BlockBody(n_tx=int(ids.size), weight_s=self.exec_weight_s + st.weight_s,
                          length_bytes=self.header_bytes + int(st.length_bytes), fee_multiplier=m,
                          normal_weight_s=st.normal_weight_s, fees=fees, tips=tips)
@@ -192,19 +193,27 @@ class TransactionFlow:
         """Settle the blocks decided by this finalization: finalized transactions leave the pool, orphans'
         return to it; then the runtime executes the newly finalized blocks."""
         cols = self.tree.store.cols
-        height = int(cols["number"][newly[-1]])
-        pending = np.asarray(self._unresolved, dtype=np.int64)
-        decided = cols["number"][pending] <= height if pending.size else np.zeros(0, dtype=bool)
-        done = pending[decided]
-        self._unresolved = pending[~decided].tolist()
-        finalized = done[~np.isnan(cols["t_finalized"][done])]
-        orphaned = done[np.isnan(cols["t_finalized"][done])]
+        number, t_fin = cols["number"], cols["t_finalized"]
+        height = number[newly[-1]]
+        # (a few blocks: Python lists beat numpy's per-call cost)
+        finalized, orphaned, rest = [], [], []
+        for b in self._unresolved:
+            if number[b] <= height:
+                (orphaned if math.isnan(t_fin[b]) else finalized).append(b)
+            else:
+                rest.append(b)
+        self._unresolved = rest
         payloads = payload_blocks = np.zeros(0, dtype=np.int64)
-        if done.size:
+        if finalized or orphaned:
             out = self.pool.on_finalized(finalized, orphaned, t)
             payloads, payload_blocks = out.finalized_payloads, out.finalized_payload_blocks
             self._dropped(out.dropped_payloads, t)
-        order = np.argsort(cols["number"][newly], kind="stable")
-        self.failed_execution += self.runtime.execute_finalized(self.tree, newly[order], payloads, payload_blocks,
-                                                                t)
-        self.fees_priced += int(cols["fees"][newly].sum()) + int(cols["tips"][newly].sum())
+        ids = newly.tolist()
+        heights = [number[b] for b in ids]
+        if all(a <= b for a, b in zip(heights, heights[1:], strict=False)):  # (chains come oldest first)
+            in_order = newly.copy()
+        else:
+            in_order = newly[np.argsort(number[newly], kind="stable")]
+        self.failed_execution += self.runtime.execute_finalized(self.tree, in_order, payloads, payload_blocks, t)
+        fees, tips = cols["fees"], cols["tips"]
+        self.fees_priced += sum(int(fees[b]) for b in ids) + sum(int(tips[b]) for b in ids)

@@ -1006,6 +1006,7 @@ class TxPool:
         self._expire_lb = math.inf  # a lower bound of valid_till over ready and future rows
         self._sel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (uids, rows, tips) of the last selection
         self._tip_base_of_shape: dict[tuple, int] = {}  # call shape -> priority(tip=0), or -1: see _tip_base
+        self._default_limits: tuple | None = None  # (block_limits, select's default limits in ps and bytes)
 
     # ---- row storage -------------------------------------------------------------------------------
 
@@ -1390,17 +1391,26 @@ class TxPool:
         (the block's base execution weight is Mandatory and not counted here).
         """
         bl = self.block_limits
-        nw_lim = round((bl.normal_max_weight_s if normal_weight_limit_s is None else normal_weight_limit_s)
-                       * WEIGHT_PER_SECOND)
-        tw_lim = round((bl.max_weight_s if total_weight_limit_s is None else total_weight_limit_s)
-                       * WEIGHT_PER_SECOND)
-        nl_lim = int(bl.normal_max_length_bytes if normal_length_limit is None else normal_length_limit)
-        tl_lim = int(bl.max_length_bytes if total_length_limit is None else total_length_limit)
+        given = (normal_weight_limit_s, total_weight_limit_s, normal_length_limit, total_length_limit)
+        cached = self._default_limits
+        if cached is not None and cached[0] is bl and given == (None, None, None, None):
+            nw_lim, tw_lim, nl_lim, tl_lim = cached[1]  # (the block limits' defaults, computed once)
+        else:
+            nw_lim = round((bl.normal_max_weight_s if normal_weight_limit_s is None else normal_weight_limit_s)
+                           * WEIGHT_PER_SECOND)
+            tw_lim = round((bl.max_weight_s if total_weight_limit_s is None else total_weight_limit_s)
+                           * WEIGHT_PER_SECOND)
+            nl_lim = int(bl.normal_max_length_bytes if normal_length_limit is None else normal_length_limit)
+            tl_lim = int(bl.max_length_bytes if total_length_limit is None else total_length_limit)
+            if given == (None, None, None, None):
+                self._default_limits = (bl, (nw_lim, tw_lim, nl_lim, tl_lim))
 
         max_skipped = _NO_LIMIT if self.max_skipped is None else int(self.max_skipped)
         ex_blocks = []
         if exclude_blocks is not None and len(exclude_blocks) and self._blocks:
-            ex_blocks = [int(b) for b in exclude_blocks if int(b) in self._blocks]
+            blocks = self._blocks
+            listed = exclude_blocks.tolist() if isinstance(exclude_blocks, np.ndarray) else exclude_blocks
+            ex_blocks = [int(b) for b in listed if int(b) in blocks]
         if not self._nonces:  # no sender transactions: one kernel (falls back below if it cannot order)
             c = self._c
             # every block still holding rows is excluded (no fork pending): no in-block row is a candidate
@@ -1583,10 +1593,10 @@ class TxPool:
 
     def expire(self, t: float) -> ExpireOutcome:
         """Drop ready and future transactions whose validity ended (``t ≥ t_submit + longevity_s``)."""
-        op = _Op()
         if t < self._expire_lb:  # no ready or future row has valid_till <= t: nothing to scan for
             self._maybe_compact()
-            return ExpireOutcome(0, op.dropped_payloads())
+            return ExpireOutcome(0, np.empty(0, np.int64))
+        op = _Op()
         lo = self._lo
         state = self._col("state")[lo:]
         valid_till = self._col("valid_till")[lo:]
@@ -1636,6 +1646,12 @@ class TxPool:
         if sel is not None and ids is sel[0]:  # gathered by the selection (a copy: the caller may write)
             return sel[2].copy()
         return self._c["tip"][self._rows_for(ids, alive=True)]  # (fancy indexing: a fresh array)
+
+    def tip_total(self, ids: np.ndarray) -> int:
+        """``int(tips_of(ids).sum())`` without the copy."""
+        sel = self._sel
+        tips = sel[2] if sel is not None and ids is sel[0] else self.tips_of(ids)
+        return int(tips.sum())
 
     def payloads_of(self, ids: np.ndarray) -> np.ndarray:
         """Payload references (−1 = plain transfer) of transactions still in the pool."""
