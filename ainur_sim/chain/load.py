@@ -67,6 +67,8 @@ class LoadSchedule:
                 raise ValueError(f"each spike is (start_s, duration_s > 0, factor ≥ 0), got {sp}")
         object.__setattr__(self, "spikes", spikes)
         object.__setattr__(self, "_regimes", {})  # constant_multiplier's values (not a field)
+        # (start, duration, factor) rows for _rate_1d (not a field)
+        object.__setattr__(self, "_spike_table", np.array(spikes, dtype=np.float64).reshape(-1, 3))
 
     def _daily(self, t: np.ndarray) -> np.ndarray:
         phase = 2.0 * np.pi * (t - self.peak_hour * 3600.0) / DAY_S
@@ -99,15 +101,43 @@ class LoadSchedule:
             peak = self.peak_hour * 3600.0
             k = math.ceil((t0 - peak) / DAY_S)
             has_peak = peak + k * DAY_S <= t1
-            daily = 1.0 + self.daily_amplitude if has_peak else float(self._daily(np.array([t0, t1])).max())
+            daily = 1.0 + self.daily_amplitude if has_peak else self._daily_max(t0, t1)
         # a flat ramp: from + (to − from)·frac is from + 0, exactly from
         flat = self.ramp_from == self.ramp_to
-        ramp = float(self.ramp_from) if flat else float(self._ramp(np.array([t0, t1])).max())
+        ramp = float(self.ramp_from) if flat else self._ramp_max(t0, t1)
         spike = 1.0
         for start, dur, factor in self.spikes:
             if start < t1 and start + dur > t0:
                 spike *= max(factor, 1.0)
         return self.tps * daily * ramp * spike
+
+    def _daily_max(self, t0: float, t1: float) -> float:
+        """``float(self._daily(np.array([t0, t1])).max())``: the same IEEE operations in the same order on
+        Python floats, only the cosine by numpy (on the same two-element array)."""
+        p = self.peak_hour * 3600.0
+        c = np.cos(np.array([2.0 * np.pi * (t0 - p) / DAY_S, 2.0 * np.pi * (t1 - p) / DAY_S]))
+        a = self.daily_amplitude
+        return float(max(1.0 + a * float(c[0]), 1.0 + a * float(c[1])))
+
+    def _ramp_max(self, t0: float, t1: float) -> float:
+        """``float(self._ramp(np.array([t0, t1])).max())`` on Python floats (clipping is exact)."""
+        a, b = self.ramp_start_s, self.ramp_end_s
+        if b > a:
+            vals = [self.ramp_from + (self.ramp_to - self.ramp_from) * min(max((float(t) - a) / (b - a), 0.0), 1.0)
+                    for t in (t0, t1)]
+        else:
+            vals = [self.ramp_from if float(t) < a else self.ramp_to for t in (t0, t1)]
+        return float(max(float(vals[0]), float(vals[1])))
+
+    def _rate_1d(self, t: np.ndarray) -> np.ndarray:
+        """``self.rate(t)`` of a 1-D float64 array (finite values), bit for bit, in three calls: the cosine's
+        argument, numpy's cosine, and the rest in one pass (:func:`_rate_from_cos`)."""
+        amp = float(self.daily_amplitude)
+        # (with no daily cycle, 1 + 0·cos(·) is exactly 1: the cosine is not needed)
+        c = t if amp == 0.0 else np.cos(_daily_phase(t, 2.0 * np.pi, self.peak_hour * 3600.0, DAY_S))
+        a, b = float(self.ramp_start_s), float(self.ramp_end_s)
+        return _rate_from_cos(t, c, amp, float(self.tps), a, b, float(self.ramp_from), float(self.ramp_to),
+                              float(self.ramp_to - self.ramp_from), self._spike_table)
 
     def constant_multiplier(self, t0: float, t1: float) -> float | None:
         """The multiplier if it is the same at every ``t`` in ``[t0, t1]`` (bit for bit: what
@@ -156,6 +186,44 @@ class LoadSchedule:
             mid, half = (a + b) / 2.0, (b - a) / 2.0
             total += float((self.rate(mid + half * x) * wts * half).sum())
         return total
+
+
+@numba.njit(cache=True)
+def _daily_phase(t: np.ndarray, two_pi: float, peak_s: float, day_s: float) -> np.ndarray:
+    """``two_pi * (t - peak_s) / day_s`` elementwise, in numpy's order of operations."""
+    out = np.empty(t.shape[0])
+    for i in range(t.shape[0]):
+        out[i] = two_pi * (t[i] - peak_s) / day_s
+    return out
+
+
+@numba.njit(cache=True)
+def _rate_from_cos(t: np.ndarray, c: np.ndarray, amp: float, tps: float, a: float, b: float, r_from: float,
+                   r_to: float, r_diff: float, spikes: np.ndarray) -> np.ndarray:
+    """:meth:`LoadSchedule.rate` at finite times ``t`` given ``c = cos(phase(t))`` (unused when ``amp`` is 0):
+    ``(1 + amp·c) · ramp``, times each active spike's factor in order, times ``tps`` — numpy's operations
+    in numpy's order (``r_diff`` = ramp_to − ramp_from as computed by Python)."""
+    n = t.shape[0]
+    out = np.empty(n)
+    for i in range(n):
+        ti = t[i]
+        daily = 1.0 + amp * c[i] if amp != 0.0 else 1.0
+        if b > a:
+            frac = (ti - a) / (b - a)
+            if frac < 0.0:
+                frac = 0.0
+            elif frac > 1.0:
+                frac = 1.0
+            ramp = r_from + r_diff * frac
+        else:
+            ramp = r_from if ti < a else r_to
+        m = daily * ramp
+        for k in range(spikes.shape[0]):
+            start = spikes[k, 0]
+            if ti >= start and ti < start + spikes[k, 1]:
+                m = m * spikes[k, 2]
+        out[i] = tps * m
+    return out
 
 
 @dataclass(frozen=True)
@@ -278,7 +346,7 @@ def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.G
     if m is None or not _U_MAX * bound < rate or not _skip_doubles(rng, n):
         u = rng.random(n)
         if m is None:
-            rate = schedule.rate(t)
+            rate = schedule._rate_1d(t)
         if m is None or not _U_MAX * bound < rate:
             keep = u * bound < rate
             if not keep.all():

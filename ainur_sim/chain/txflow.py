@@ -163,11 +163,10 @@ class TransactionFlow:
     def build(self, author: int, parent: int, slot: int, t: float, block_id: int) -> BlockBody:
         """Select the block's transactions, mark them included and price them."""
         m = self.multiplier_for_child_of(parent)
-        ids = self.pool.select(t, self.tree.unfinalized_chain(parent))
+        ids = self.pool.select_into(t, self.tree.unfinalized_chain(parent), block_id)  # (select + mark_included)
         st = self.pool.last_selection
         fees = tips = 0
         if ids.size:
-            self.pool.mark_included(ids, block_id, t)
             if self.audit:
                 self.audit_inclusions.append((block_id, ids.copy()))
             self._unresolved.append(block_id)

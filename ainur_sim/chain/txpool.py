@@ -204,10 +204,11 @@ class TxBatch:
 
     @classmethod
     def concat(cls, batches: list[TxBatch]) -> TxBatch:
-        """One batch holding all rows of ``batches`` in order."""
+        """One batch holding all rows of ``batches`` in order (rows of checked batches: not checked again)."""
         if not batches:
             return cls.empty()
-        return cls(**{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(cls)})
+        return cls.unchecked(**{name: np.concatenate([getattr(b, name) for b in batches]).astype(dt, copy=False)
+                                for name, dt in _BATCH_DTYPES.items()})
 
     def take(self, idx: np.ndarray) -> TxBatch:
         """The rows ``idx`` (index array or boolean mask) as a new batch."""
@@ -580,7 +581,8 @@ def _stable_argsort(key):
 
 @numba.njit(cache=True)
 def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, operational, uid, tip, lo, n,
-                        excluded, in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped):
+                        excluded, in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped,
+                        include, n_blocks, t_included):
     """:meth:`TxPool.select` for a pool without sender transactions (no nonce order to respect).
 
     Candidates are rows ``lo ≤ r < n`` that are ready or in a block, with ``t_ready ≤ t < valid_till``,
@@ -589,9 +591,12 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
     of one longevity, as the load generator makes), the valid_till key never reorders equal priorities,
     so a stable sort by priority gives that order: the lowest priority (most transfers: no tip) keeps
     row order at the end, the others are sorted.
-    Otherwise returns ``ok = False`` and the caller sorts. The fill is :func:`_fill_block` with no
-    waiting ranks. Returns (rows taken in block order, their ``uid`` and ``tip``, candidates, skipped,
-    normal weight ps, total weight ps, total length, operational taken, ok).
+    Otherwise returns ``ok = False`` (having changed nothing) and the caller sorts. The fill is
+    :func:`_fill_block` with no waiting ranks. With ``include``, the taken rows are then marked included
+    at ``t`` as :func:`_include` does for distinct rows (``n_blocks``, ``t_included`` and ``state``
+    updated in place). Returns (rows taken in block order, their ``uid`` and ``tip``, candidates, skipped,
+    normal weight ps, total weight ps, total length, operational taken, ok, and with ``include`` the
+    first inclusions, the rows that were ready and their bytes — else zeros).
     """
     ex = np.zeros(n - lo if in_block_ok else 0, np.bool_)
     for r in excluded:
@@ -608,14 +613,14 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             continue
         if t_ready[r] <= t and valid_till[r] > t:
             if valid_till[r] < last_vt:
-                return none, none, none, m, 0, 0, 0, 0, 0, False
+                return none, none, none, m, 0, 0, 0, 0, 0, False, 0, 0, 0
             last_vt = valid_till[r]
             if prio[r] < pmin:
                 pmin = prio[r]
             cand[m] = r
             m += 1
     if m == 0:
-        return none, none, none, 0, 0, 0, 0, 0, 0, True
+        return none, none, none, 0, 0, 0, 0, 0, 0, True, 0, 0, 0
     # stable sort by priority desc: the lowest priority keeps row order at the end; the rest (few) sorted
     head = np.empty(m, np.int64)
     key = np.empty(m, np.int64)
@@ -664,7 +669,21 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             if max_skipped >= 0 and skipped >= max_skipped:
                 break
             skipped += 1
-    return out[:k], uids[:k], tips[:k], m, skipped, nw, tw, tl, n_op, True
+    first = 0
+    was_ready = 0
+    ready_bytes = 0
+    if include:  # (every taken row is ready or in a block: it was a candidate)
+        for i in range(k):
+            r = out[i]
+            if state[r] == READY:
+                was_ready += 1
+                ready_bytes += length[r]
+                state[r] = IN_BLOCK
+            n_blocks[r] += 1
+            if np.isnan(t_included[r]):
+                first += 1
+                t_included[r] = t
+    return out[:k], uids[:k], tips[:k], m, skipped, nw, tw, tl, n_op, True, first, was_ready, ready_bytes
 
 
 @numba.njit(cache=True)
@@ -1007,6 +1026,7 @@ class TxPool:
         self._sel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (uids, rows, tips) of the last selection
         self._tip_base_of_shape: dict[tuple, int] = {}  # call shape -> priority(tip=0), or -1: see _tip_base
         self._default_limits: tuple | None = None  # (block_limits, select's default limits in ps and bytes)
+        self._sel_included: int | None = None  # block the last selection was marked included in by its kernel
 
     # ---- row storage -------------------------------------------------------------------------------
 
@@ -1374,6 +1394,20 @@ class TxPool:
         """Whether ``(sender, nonce)`` would be rejected as banned at time ``t``."""
         return self._banned.get((int(sender), int(nonce)), -math.inf) > t
 
+    def select_into(self, t: float, exclude_blocks: np.ndarray | list[int] | None, block_id: int) -> np.ndarray:
+        """:meth:`select` (default limits), then, if it selected anything, :meth:`mark_included` of those ids
+        in block ``block_id`` at ``t``; returns the ids. Without sender transactions in the pool, the
+        selecting kernel marks the rows it takes (one pass less); the outcome is the same."""
+        if int(block_id) in self._blocks:  # (mark_included's error, after the selection as before)
+            ids = self.select(t, exclude_blocks)
+            if ids.size:
+                self.mark_included(ids, block_id, t)
+            return ids
+        ids = self._select(t, exclude_blocks, None, None, None, None, int(block_id))
+        if ids.size and self._sel_included != int(block_id):
+            self.mark_included(ids, block_id, t)
+        return ids
+
     def select(self, t: float, exclude_blocks: np.ndarray | list[int] | None = None,
                normal_weight_limit_s: float | None = None, total_weight_limit_s: float | None = None,
                normal_length_limit: int | None = None, total_length_limit: int | None = None) -> np.ndarray:
@@ -1390,6 +1424,16 @@ class TxPool:
         Defaults for the limits come from ``block_limits``: Normal 1.5 s / 3.75 MiB, total 2 s / 5 MiB
         (the block's base execution weight is Mandatory and not counted here).
         """
+        return self._select(t, exclude_blocks, normal_weight_limit_s, total_weight_limit_s, normal_length_limit,
+                            total_length_limit, None)
+
+    def _select(self, t: float, exclude_blocks: np.ndarray | list[int] | None,
+                normal_weight_limit_s: float | None, total_weight_limit_s: float | None,
+                normal_length_limit: int | None, total_length_limit: int | None,
+                include_block: int | None) -> np.ndarray:
+        """:meth:`select`; with ``include_block``, the independent-rows kernel also marks the rows it takes
+        as included in that block (then ``_sel_included`` is that block, else None)."""
+        self._sel_included = None
         bl = self.block_limits
         given = (normal_weight_limit_s, total_weight_limit_s, normal_length_limit, total_length_limit)
         cached = self._default_limits
@@ -1417,12 +1461,23 @@ class TxPool:
             in_block_ok = len(set(ex_blocks)) < len(self._blocks)
             excl = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if in_block_ok and ex_blocks \
                 else _NO_ROWS
-            rows, uids, tips, m, skipped, nw, tw, tl, n_op, ok = _select_independent(
+            include = include_block is not None
+            (rows, uids, tips, m, skipped, nw, tw, tl, n_op, ok, first, was_ready,
+             ready_bytes) = _select_independent(
                 c["state"], c["t_ready"], c["valid_till"], c["priority"], c["weight_ps"], c["length"],
                 c["operational"], c["uid"], c["tip"], self._lo, self._n, excl, in_block_ok, float(t),
-                self._base_ps, nw_lim, tw_lim, nl_lim, tl_lim, max_skipped)
+                self._base_ps, nw_lim, tw_lim, nl_lim, tl_lim, max_skipped, include, c["n_blocks"],
+                c["t_included"])
             if ok:
-                return self._selected(t, rows, m, n_op, nw, tw, tl, skipped, uids, tips)
+                ids = self._selected(t, rows, m, n_op, nw, tw, tl, skipped, uids, tips)
+                if include and rows.size:  # mark_included's bookkeeping for the rows the kernel marked
+                    self._count[READY] -= was_ready
+                    self._bytes[READY] -= ready_bytes
+                    self._count[IN_BLOCK] += was_ready
+                    self.counters.included += int(first)
+                    self._blocks[include_block] = (rows, float(t))
+                    self._sel_included = include_block
+                return ids
         excluded = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if ex_blocks else None
         state = self._col("state")
         cand_mask = (state >= READY) & (self._col("t_ready") <= t) & (self._col("valid_till") > t)
