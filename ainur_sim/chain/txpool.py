@@ -818,7 +818,7 @@ def _first_alive(state, lo, n) -> int:
 def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till, c_weight_ps, c_length, c_tip,
                 c_operational, c_priority, c_sender, c_nonce, c_payload, c_t_included, lo, first_uid, state,
                 t_submit, t_ready, longevity_s, weight_s, length_bytes, tip, operational, prio, tip_base, sender,
-                nonce, payload):
+                nonce, payload, uniform):
     """Write the batch rows into the pool columns ``c_*`` from row ``lo`` on, in order (:meth:`TxPool.submit`'s
     storing step, without one numpy call per column).
 
@@ -826,8 +826,10 @@ def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till,
     (s), ``weight_ps = rint(weight_s · 10^12)`` (the float product and rounding numpy does), no inclusion
     time (NaN), priority ``prio`` or, when ``tip_base ≥ 0``, the scaled tip (:func:`_scaled_tip`); the rest
     as given. One contiguous copy or loop per column: a loop writing many columns at one row index is
-    several times slower (the columns' rows share cache sets). Returns (the rows' total length in bytes,
-    the NaN-ignoring minimum of their valid_till: NaN when all are NaN or there are no rows).
+    several times slower (the columns' rows share cache sets). ``uniform``: every row has the first row's
+    weight, length and class (one call shape), which are then written without reading those arrays.
+    Returns (the rows' total length in bytes, the NaN-ignoring minimum of their valid_till: NaN when all
+    are NaN or there are no rows).
     """
     k = state.shape[0]
     hi = lo + k
@@ -844,14 +846,20 @@ def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till,
         c_valid_till[lo + j] = vt
         if vt < vt_min or vt_min != vt_min:
             vt_min = vt
-    for j in range(k):
-        c_weight_ps[lo + j] = np.int64(np.rint(weight_s[j] * per_s))
-    c_length[lo:hi] = length_bytes
     total_len = 0
-    for j in range(k):
-        total_len += length_bytes[j]
+    if uniform and k:  # (the same values, computed once; k equal lengths sum to k · length in int64)
+        c_weight_ps[lo:hi] = np.int64(np.rint(weight_s[0] * per_s))
+        c_length[lo:hi] = length_bytes[0]
+        total_len = k * length_bytes[0]
+        c_operational[lo:hi] = operational[0]
+    else:
+        for j in range(k):
+            c_weight_ps[lo + j] = np.int64(np.rint(weight_s[j] * per_s))
+        c_length[lo:hi] = length_bytes
+        for j in range(k):
+            total_len += length_bytes[j]
+        c_operational[lo:hi] = operational
     c_tip[lo:hi] = tip
-    c_operational[lo:hi] = operational
     if tip_base >= 0:
         for j in range(k):
             c_priority[lo + j] = _scaled_tip(tip[j], tip_base)
@@ -1228,7 +1236,8 @@ class TxPool:
             c["length"], c["tip"], c["operational"], c["priority"], c["sender"], c["nonce"], c["payload"],
             c["t_included"], lo, first_uid, state if keep is None else state[keep], rows.t_submit, rows.t_ready,
             rows.longevity_s, rows.weight_s, rows.length_bytes, rows.tip, rows.operational,
-            prio if keep is None or tip_base >= 0 else prio[keep], tip_base, rows.sender, rows.nonce, rows.payload)
+            prio if keep is None or tip_base >= 0 else prio[keep], tip_base, rows.sender, rows.nonce, rows.payload,
+            bool(uniform))
         uids = np.arange(first_uid, first_uid + k, dtype=np.int64)
         self._n = hi
         self._n_alive += k
