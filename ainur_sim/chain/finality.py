@@ -420,7 +420,13 @@ class Grandpa:
         """(standard normal draws, mu, sigma) of the votes' lognormal jitter ``exp(mu + sigma · z)`` (mean 1):
         the draws ``Generator.lognormal(mu, sigma, shape)`` makes; none when sigma is 0 (zeros: jitter 1)."""
         s = self.network.message_jitter_sigma
-        z = self.rng.standard_normal(size=shape) if s > 0 else np.zeros(shape)
+        if s > 0:  # drawn flat (the same C-order fill) and reshaped: a shape tuple costs numpy a np.prod
+            size = 1
+            for d in shape:
+                size *= d
+            z = self.rng.standard_normal(size).reshape(shape)
+        else:
+            z = np.zeros(shape)
         return z, -0.5 * s * s, float(s)
 
     def _targets(self, voters: np.ndarray) -> np.ndarray:

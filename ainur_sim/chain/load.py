@@ -67,6 +67,8 @@ class LoadSchedule:
                 raise ValueError(f"each spike is (start_s, duration_s > 0, factor ≥ 0), got {sp}")
         object.__setattr__(self, "spikes", spikes)
         object.__setattr__(self, "_regimes", {})  # constant_multiplier's values (not a field)
+        # (start, duration, factor) rows for _rate_1d (not a field)
+        object.__setattr__(self, "_spike_table", np.array(spikes, dtype=np.float64).reshape(-1, 3))
 
     def _daily(self, t: np.ndarray) -> np.ndarray:
         phase = 2.0 * np.pi * (t - self.peak_hour * 3600.0) / DAY_S
@@ -99,15 +101,43 @@ class LoadSchedule:
             peak = self.peak_hour * 3600.0
             k = math.ceil((t0 - peak) / DAY_S)
             has_peak = peak + k * DAY_S <= t1
-            daily = 1.0 + self.daily_amplitude if has_peak else float(self._daily(np.array([t0, t1])).max())
+            daily = 1.0 + self.daily_amplitude if has_peak else self._daily_max(t0, t1)
         # a flat ramp: from + (to − from)·frac is from + 0, exactly from
         flat = self.ramp_from == self.ramp_to
-        ramp = float(self.ramp_from) if flat else float(self._ramp(np.array([t0, t1])).max())
+        ramp = float(self.ramp_from) if flat else self._ramp_max(t0, t1)
         spike = 1.0
         for start, dur, factor in self.spikes:
             if start < t1 and start + dur > t0:
                 spike *= max(factor, 1.0)
         return self.tps * daily * ramp * spike
+
+    def _daily_max(self, t0: float, t1: float) -> float:
+        """``float(self._daily(np.array([t0, t1])).max())``: the same IEEE operations in the same order on
+        Python floats, only the cosine by numpy (on the same two-element array)."""
+        p = self.peak_hour * 3600.0
+        c = np.cos(np.array([2.0 * np.pi * (t0 - p) / DAY_S, 2.0 * np.pi * (t1 - p) / DAY_S]))
+        a = self.daily_amplitude
+        return float(max(1.0 + a * float(c[0]), 1.0 + a * float(c[1])))
+
+    def _ramp_max(self, t0: float, t1: float) -> float:
+        """``float(self._ramp(np.array([t0, t1])).max())`` on Python floats (clipping is exact)."""
+        a, b = self.ramp_start_s, self.ramp_end_s
+        if b > a:
+            vals = [self.ramp_from + (self.ramp_to - self.ramp_from) * min(max((float(t) - a) / (b - a), 0.0), 1.0)
+                    for t in (t0, t1)]
+        else:
+            vals = [self.ramp_from if float(t) < a else self.ramp_to for t in (t0, t1)]
+        return float(max(float(vals[0]), float(vals[1])))
+
+    def _rate_1d(self, t: np.ndarray) -> np.ndarray:
+        """``self.rate(t)`` of a 1-D float64 array (finite values), bit for bit, in three calls: the cosine's
+        argument, numpy's cosine, and the rest in one pass (:func:`_rate_from_cos`)."""
+        amp = float(self.daily_amplitude)
+        # (with no daily cycle, 1 + 0·cos(·) is exactly 1: the cosine is not needed)
+        c = t if amp == 0.0 else np.cos(_daily_phase(t, 2.0 * np.pi, self.peak_hour * 3600.0, DAY_S))
+        a, b = float(self.ramp_start_s), float(self.ramp_end_s)
+        return _rate_from_cos(t, c, amp, float(self.tps), a, b, float(self.ramp_from), float(self.ramp_to),
+                              float(self.ramp_to - self.ramp_from), self._spike_table)
 
     def constant_multiplier(self, t0: float, t1: float) -> float | None:
         """The multiplier if it is the same at every ``t`` in ``[t0, t1]`` (bit for bit: what
@@ -158,6 +188,44 @@ class LoadSchedule:
         return total
 
 
+@numba.njit(cache=True)
+def _daily_phase(t: np.ndarray, two_pi: float, peak_s: float, day_s: float) -> np.ndarray:
+    """``two_pi * (t - peak_s) / day_s`` elementwise, in numpy's order of operations."""
+    out = np.empty(t.shape[0])
+    for i in range(t.shape[0]):
+        out[i] = two_pi * (t[i] - peak_s) / day_s
+    return out
+
+
+@numba.njit(cache=True)
+def _rate_from_cos(t: np.ndarray, c: np.ndarray, amp: float, tps: float, a: float, b: float, r_from: float,
+                   r_to: float, r_diff: float, spikes: np.ndarray) -> np.ndarray:
+    """:meth:`LoadSchedule.rate` at finite times ``t`` given ``c = cos(phase(t))`` (unused when ``amp`` is 0):
+    ``(1 + amp·c) · ramp``, times each active spike's factor in order, times ``tps`` — numpy's operations
+    in numpy's order (``r_diff`` = ramp_to − ramp_from as computed by Python)."""
+    n = t.shape[0]
+    out = np.empty(n)
+    for i in range(n):
+        ti = t[i]
+        daily = 1.0 + amp * c[i] if amp != 0.0 else 1.0
+        if b > a:
+            frac = (ti - a) / (b - a)
+            if frac < 0.0:
+                frac = 0.0
+            elif frac > 1.0:
+                frac = 1.0
+            ramp = r_from + r_diff * frac
+        else:
+            ramp = r_from if ti < a else r_to
+        m = daily * ramp
+        for k in range(spikes.shape[0]):
+            start = spikes[k, 0]
+            if ti >= start and ti < start + spikes[k, 1]:
+                m = m * spikes[k, 2]
+        out[i] = tps * m
+    return out
+
+
 @dataclass(frozen=True)
 class TipDistribution:
     """Tips of background transfers, base units: 0 with probability ``zero_share``, else lognormal with
@@ -206,6 +274,61 @@ def _filled(n: int, value: float | int, dtype: type) -> np.ndarray:
     return out
 
 
+def _skip_doubles(rng: np.random.Generator, n: int) -> bool:
+    """Advance ``rng`` past ``n`` doubles without drawing them, when that leaves it exactly where
+    ``rng.random(n)`` would (a PCG64 advanced by ``n`` steps; its buffered 32-bit half, which ``advance``
+    clears and ``random`` keeps, must be empty). Returns whether it did."""
+    bg = rng.bit_generator
+    if type(bg) is not np.random.PCG64 or bg.state["has_uint32"]:
+        return False
+    bg.advance(n)  # one 64-bit step per double
+    return True
+
+
+@numba.njit(cache=True)
+def _sort_spread(x: np.ndarray, lo: float, hi: float) -> None:
+    """Sort ``x`` in place (the same array ``np.sort`` gives), fast for values spread over ``[lo, hi]``:
+    a counting pass into ``n`` ordered buckets, then an insertion sort that only moves values within a
+    bucket. Any values sort correctly (a bucket index is monotone in the value); ones with a NaN or a
+    zero (±0 compare equal) take ``np.sort``'s algorithm instead."""
+    n = x.shape[0]
+    span = hi - lo
+    ok = n >= 32 and span > 0 and span < np.inf
+    if ok:
+        for i in range(n):
+            v = x[i]
+            if v != v or v == 0.0:
+                ok = False
+                break
+    if not ok:
+        x.sort()
+        return
+    scale = n / span
+    start = np.zeros(n + 1, np.int64)
+    b = np.empty(n, np.int64)
+    for i in range(n):
+        k = int((x[i] - lo) * scale) if x[i] > lo else 0
+        if k >= n:
+            k = n - 1
+        b[i] = k
+        start[k + 1] += 1
+    for k in range(n):
+        start[k + 1] += start[k]
+    out = np.empty(n)
+    for i in range(n):
+        k = b[i]
+        out[start[k]] = x[i]
+        start[k] += 1
+    for i in range(1, n):
+        v = out[i]
+        j = i - 1
+        while j >= 0 and out[j] > v:
+            out[j + 1] = out[j]
+            j -= 1
+        out[j + 1] = v
+    x[:] = out
+
+
 def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator) -> np.ndarray:
     """Sorted arrival times of the NHPP on ``[t0, t1)``, exact by thinning."""
     if t1 <= t0:
@@ -215,16 +338,20 @@ def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.G
         return np.empty(0)
     n = rng.poisson(bound * (t1 - t0))
     t = rng.uniform(t0, t1, n)
-    u = rng.random(n)
     m = schedule.constant_multiplier(t0, t1)
     # the thinning test; with a constant multiplier the rate at every arrival is the same number, and when
-    # even the largest u passes (rounded products grow with u) every point is kept without comparing
-    rate = schedule.tps * m if m is not None else schedule.rate(t)
-    if m is None or not _U_MAX * bound < rate:
-        keep = u * bound < rate
-        if not keep.all():
-            t = t[keep]
-    t.sort()
+    # even the largest u passes (rounded products grow with u) every point is kept without comparing: the
+    # n uniforms of the test are then only stepped over
+    rate = schedule.tps * m if m is not None else None
+    if m is None or not _U_MAX * bound < rate or not _skip_doubles(rng, n):
+        u = rng.random(n)
+        if m is None:
+            rate = schedule._rate_1d(t)
+        if m is None or not _U_MAX * bound < rate:
+            keep = u * bound < rate
+            if not keep.all():
+                t = t[keep]
+    _sort_spread(t, float(t0), float(t1))
     return t
 
 
@@ -240,16 +367,55 @@ def generate(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Genera
     a call code saves replacing the column afterwards). The draws are made in a fixed order, so a seeded
     ``rng`` reproduces the batch exactly.
     """
+    return generate_with_facts(schedule, t0, t1, rng, tips=tips, weight_s=weight_s, length_bytes=length_bytes,
+                               gossip_mean_s=gossip_mean_s, longevity_s=longevity_s, payload=payload)[0]
+
+
+@numba.njit(cache=True)
+def _ready_times(t: np.ndarray, e: np.ndarray, gossip_mean_s: float, tip: np.ndarray) -> tuple[np.ndarray, bool]:
+    """(``t + gossip_mean_s · e``, computed as numpy's product then sum, and whether every tip is ≥ 0)."""
+    n = t.shape[0]
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = t[i] + gossip_mean_s * e[i]
+    ok = True
+    for i in range(n):
+        if tip[i] < 0:
+            ok = False
+    return out, ok
+
+
+def generate_with_facts(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator, *,
+                        tips: TipDistribution | None = None, weight_s: float = CALL_WEIGHTS["transfer"],
+                        length_bytes: int = CALL_LENGTHS["transfer"], gossip_mean_s: float = DEFAULT_GOSSIP_MEAN_S,
+                        longevity_s: float = DEFAULT_LONGEVITY_S,
+                        payload: int = -1) -> tuple[TxBatch, tuple[bool, bool, bool, int]]:
+    """:func:`generate`, and the batch's facts as :meth:`TxPool.submit` would find them (``facts=``: in time
+    order, one call shape, no sender, total length). The batch is built without re-running
+    ``TxBatch``'s per-row checks: by construction only the scalar arguments and the tips can fail them
+    (times are sorted, ``t_ready ≥ t_submit``), and those are checked here with the same errors."""
     t = arrival_times(schedule, t0, t1, rng)
     n = t.shape[0]
     tip = (tips or TipDistribution()).sample(n, rng)
     # gossip_mean_s · standard_exponential is Generator.exponential's own product on the same draws (its
     # per-element loop is slower than the standard distribution's fill loop)
-    t_ready = t + gossip_mean_s * rng.standard_exponential(n) if gossip_mean_s > 0 else t.copy()
+    if gossip_mean_s > 0:
+        t_ready, tips_ok = _ready_times(t, rng.standard_exponential(n), float(gossip_mean_s), tip)
+    else:
+        t_ready, tips_ok = t.copy(), bool(n == 0 or tip.min() >= 0)
+    weight_col = _filled(n, weight_s, np.float64)
+    length_col = _filled(n, length_bytes, np.int64)
+    longevity_col = _filled(n, longevity_s, np.float64)
+    if n:  # TxBatch's checks (none for an empty batch), on the values the columns hold
+        if weight_col[0] < 0 or length_col[0] < 0 or not tips_ok:
+            raise ValueError("weight_s, length_bytes and tip must be ≥ 0")
+        if not longevity_col[0] > 0:
+            raise ValueError("longevity_s must be > 0")
     # = TxBatch.of(t, weight_s, length_bytes, tip=tip, longevity_s=longevity_s, t_ready=t_ready), without
     # copying the arrays just drawn (nothing else holds them)
-    return TxBatch(t_submit=t, weight_s=_filled(n, weight_s, np.float64),
-                   length_bytes=_filled(n, length_bytes, np.int64), tip=tip, operational=np.zeros(n, np.bool_),
-                   longevity_s=_filled(n, longevity_s, np.float64), sender=_filled(n, -1, np.int64),
-                   nonce=np.zeros(n, np.int64), payload=_filled(n, payload, np.int64), t_ready=t_ready,
-                   fee=np.zeros(n, np.int64))
+    batch = TxBatch.unchecked(t_submit=t, weight_s=weight_col, length_bytes=length_col, tip=tip,
+                              operational=np.zeros(n, np.bool_), longevity_s=longevity_col,
+                              sender=_filled(n, -1, np.int64), nonce=np.zeros(n, np.int64),
+                              payload=_filled(n, payload, np.int64), t_ready=t_ready, fee=np.zeros(n, np.int64))
+    w0 = float(weight_col[0]) if n else 0.0
+    return batch, (True, w0 == w0, False, n * int(length_col[0]) if n else 0)

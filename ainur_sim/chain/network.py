@@ -18,8 +18,21 @@ from dataclasses import dataclass
 
 import networkx as nx
 import numpy as np
+from numba import njit
 
 from ainur_sim.chain.regions import RTT_MS, region_index
+
+
+@njit(cache=True)
+def _arrivals(t_sent: float, lat: np.ndarray, jitter: np.ndarray, hops: np.ndarray, per_hop: float,
+              author: int) -> np.ndarray:
+    """``(t_sent + lat · jitter) + hops · per_hop`` elementwise (numpy's operations in numpy's order, the hop
+    count converted to float), with the author's own entry ``t_sent``."""
+    out = np.empty(lat.shape[0])
+    for j in range(lat.shape[0]):
+        out[j] = (t_sent + lat[j] * jitter[j]) + float(hops[j]) * per_hop
+    out[author] = t_sent
+    return out
 
 
 def place_validators(n: int, regions: list[str], weights: list[float]) -> np.ndarray:
@@ -97,10 +110,12 @@ class Network:
     ) -> np.ndarray:
         """Time at which a block finished by ``author`` at ``t_sent`` is imported by each validator (s)."""
         lat = self.path_latency_s[author]
+        per_hop = length_bytes * 8.0 / self.bandwidth_bps + import_s
         if self.message_jitter_sigma > 0:
             s = self.message_jitter_sigma
-            lat = lat * rng.lognormal(-0.5 * s * s, s, size=lat.shape[0])
-        per_hop = length_bytes * 8.0 / self.bandwidth_bps + import_s
+            # = t_sent + lat · jitter + hops · per_hop, numpy's operations in one pass
+            return _arrivals(float(t_sent), lat, rng.lognormal(-0.5 * s * s, s, size=lat.shape[0]),
+                             self.hops[author], float(per_hop), int(author))
         arr = t_sent + lat + self.hops[author] * per_hop
         arr[author] = t_sent
         return arr

@@ -148,6 +148,7 @@ class BlockProduction:
         self._wins = np.zeros((0, self.n), dtype=bool)
         self._secondary = np.zeros(0, dtype=np.int64)
         self._chunk_start = 0
+        self._all_online_leaders: list[list[tuple[int, bool]]] | None = None  # per slot of the chunk
         # per-validator view: best imported block and its fork-choice key
         self.head = np.zeros(self.n, dtype=np.int64)
         self.head_key = np.zeros(self.n, dtype=np.int64)
@@ -167,17 +168,26 @@ class BlockProduction:
             self.schedule_sync(v, t)
 
     # --- leaders -------------------------------------------------------------------------------------
-    def _leaders(self, slot: int, online: np.ndarray) -> list[tuple[int, bool]]:
-        """(author, primary) pairs that author in ``slot``, online validators only."""
+    def _leaders(self, slot: int, online: np.ndarray | None) -> list[tuple[int, bool]]:
+        """(author, primary) pairs that author in ``slot``, online validators only (``online`` None:
+        everyone is)."""
         if self.consensus == "aura":
             a = aura_author(slot, self.n)
-            return [(a, False)] if online[a] else []
+            return [(a, False)] if online is None or online[a] else []
         i = slot - self._chunk_start
         if i >= self._secondary.shape[0]:
             self._chunk_start = slot
             self._wins = draw_primary_winners(self._p_primary, _DRAW_CHUNK, self._leader_rng)
             self._secondary = draw_secondary_authors(self.n, _DRAW_CHUNK, self._leader_rng)
+            self._all_online_leaders = None
             i = 0
+        if online is None:  # everyone online: the chunk's leader lists, built once per chunk
+            if self._all_online_leaders is None:
+                wins, sec = self._wins, self._secondary
+                self._all_online_leaders = [
+                    [(int(a), True) for a in wins[j].nonzero()[0]]
+                    + ([] if wins[j, sec[j]] else [(int(sec[j]), False)]) for j in range(sec.shape[0])]
+            return list(self._all_online_leaders[i])
         primaries = (self._wins[i] & online).nonzero()[0]
         out = [(int(a), True) for a in primaries]
         sec = int(self._secondary[i])
@@ -270,7 +280,8 @@ class BlockProduction:
         parent_arr = self._arrivals_of(parent)
         if parent_arr is not None:  # a block is imported only after its parent (if that was delivered)
             arr = np.maximum(arr, np.where(np.isinf(parent_arr), -np.inf, parent_arr))
-        arr[self.availability.offline_at(arr)] = np.inf
+        if self.availability.validator.size:  # (no outage interval: nobody misses a delivery)
+            arr[self.availability.offline_at(arr)] = np.inf
         self._add_pending(bid, arr)
         for listener in self.block_listeners:
             listener(bid, arr)
@@ -282,7 +293,8 @@ class BlockProduction:
         for listener in self.slot_listeners:
             listener(slot, t)
         self.update_views(t)
-        online = self.availability.online(t)
+        # (no outage interval at all: everyone is online, without building the mask)
+        online = self.availability.online(t) if self.availability.validator.size else None
         return [self._author(a, primary, slot, t) for a, primary in self._leaders(slot, online)]
 
     def _run(self):  # noqa: ANN202 - SimPy generator

@@ -22,6 +22,7 @@ one recorded.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ from ainur_sim.chain.calls import code_of
 from ainur_sim.chain.events import EventBus
 from ainur_sim.chain.extrinsics import CallBook
 from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams, inclusion_fee, next_multiplier
-from ainur_sim.chain.load import LoadSchedule, TipDistribution, generate
+from ainur_sim.chain.load import LoadSchedule, TipDistribution, generate_with_facts
 from ainur_sim.chain.production import BlockBody, BlockProduction
 from ainur_sim.chain.runtime import Runtime
 from ainur_sim.chain.txpool import TxBatch, TxPool
@@ -118,17 +119,19 @@ class TransactionFlow:
     def on_slot(self, slot: int, t: float) -> None:
         """Submit the load that arrived since the last slot; drop expired transactions; record the pool."""
         batches = []
+        facts = None  # of a lone generated batch (known without a scan)
         for code, schedule, weight_s, length in self.kinds:
-            batches.append(generate(schedule, self._t_last, t, self.rng, tips=self.tips, weight_s=weight_s,
-                                    length_bytes=length, gossip_mean_s=self.gossip_mean_s,
-                                    longevity_s=self.longevity_s, payload=code))
+            b, facts = generate_with_facts(schedule, self._t_last, t, self.rng, tips=self.tips, weight_s=weight_s,
+                                           length_bytes=length, gossip_mean_s=self.gossip_mean_s,
+                                           longevity_s=self.longevity_s, payload=code)
+            batches.append(b)
         market = self.book.take_outbox() if self.book is not None else None
         if market is not None:
             batches.append(market)
         batch = (batches[0] if len(batches) == 1 else TxBatch.concat(batches)) if batches else TxBatch.empty()
         self._t_last = t
         if len(batch):
-            outcome = self.pool.submit(batch)
+            outcome = self.pool.submit(batch, facts if len(batches) == 1 else None)
             if self.audit:
                 self.audit_accepted.append(outcome.accepted_ids.copy())
             self._dropped(outcome.dropped_payloads, t)
@@ -160,18 +163,17 @@ class TransactionFlow:
     def build(self, author: int, parent: int, slot: int, t: float, block_id: int) -> BlockBody:
         """Select the block's transactions, mark them included and price them."""
         m = self.multiplier_for_child_of(parent)
-        ids = self.pool.select(t, self.tree.unfinalized_chain(parent))
+        ids = self.pool.select_into(t, self.tree.unfinalized_chain(parent), block_id)  # (select + mark_included)
         st = self.pool.last_selection
         fees = tips = 0
         if ids.size:
-            self.pool.mark_included(ids, block_id, t)
             if self.audit:
                 self.audit_inclusions.append((block_id, ids.copy()))
             self._unresolved.append(block_id)
             dispatch_s = st.weight_s - ids.size * self.limits.extrinsic_base_weight_s
             fees = int(inclusion_fee(max(dispatch_s, 0.0), st.length_bytes, m, self.fees)) \
                 + (ids.size - 1) * self.fees.base_fee
-            tips = int(self.pool.tips_of(ids).sum())
+            tips = self.pool.tip_total(ids)
         return BlockBody(n_tx=int(ids.size), weight_s=self.exec_weight_s + st.weight_s,
                          length_bytes=self.header_bytes + int(st.length_bytes), fee_multiplier=m,
                          normal_weight_s=st.normal_weight_s, fees=fees, tips=tips)
@@ -190,19 +192,27 @@ class TransactionFlow:
         """Settle the blocks decided by this finalization: finalized transactions leave the pool, orphans'
         return to it; then the runtime executes the newly finalized blocks."""
         cols = self.tree.store.cols
-        height = int(cols["number"][newly[-1]])
-        pending = np.asarray(self._unresolved, dtype=np.int64)
-        decided = cols["number"][pending] <= height if pending.size else np.zeros(0, dtype=bool)
-        done = pending[decided]
-        self._unresolved = pending[~decided].tolist()
-        finalized = done[~np.isnan(cols["t_finalized"][done])]
-        orphaned = done[np.isnan(cols["t_finalized"][done])]
+        number, t_fin = cols["number"], cols["t_finalized"]
+        height = number[newly[-1]]
+        # (a few blocks: Python lists beat numpy's per-call cost)
+        finalized, orphaned, rest = [], [], []
+        for b in self._unresolved:
+            if number[b] <= height:
+                (orphaned if math.isnan(t_fin[b]) else finalized).append(b)
+            else:
+                rest.append(b)
+        self._unresolved = rest
         payloads = payload_blocks = np.zeros(0, dtype=np.int64)
-        if done.size:
+        if finalized or orphaned:
             out = self.pool.on_finalized(finalized, orphaned, t)
             payloads, payload_blocks = out.finalized_payloads, out.finalized_payload_blocks
             self._dropped(out.dropped_payloads, t)
-        order = np.argsort(cols["number"][newly], kind="stable")
-        self.failed_execution += self.runtime.execute_finalized(self.tree, newly[order], payloads, payload_blocks,
-                                                                t)
-        self.fees_priced += int(cols["fees"][newly].sum()) + int(cols["tips"][newly].sum())
+        ids = newly.tolist()
+        heights = [number[b] for b in ids]
+        if all(a <= b for a, b in zip(heights, heights[1:], strict=False)):  # (chains come oldest first)
+            in_order = newly.copy()
+        else:
+            in_order = newly[np.argsort(number[newly], kind="stable")]
+        self.failed_execution += self.runtime.execute_finalized(self.tree, in_order, payloads, payload_blocks, t)
+        fees, tips = cols["fees"], cols["tips"]
+        self.fees_priced += sum(int(fees[b]) for b in ids) + sum(int(tips[b]) for b in ids)

@@ -172,6 +172,14 @@ class TxBatch:
             raise ValueError("a sender's nonce must be ≥ 0")
 
     @classmethod
+    def unchecked(cls, **columns: np.ndarray) -> TxBatch:
+        """A batch from all its columns as 1-D arrays of their dtypes and one length that are known to pass
+        the checks of ``__post_init__`` (e.g. just generated), without running them."""
+        b = cls.__new__(cls)
+        b.__dict__.update(columns)
+        return b
+
+    @classmethod
     def of(cls, t_submit, weight_s, length_bytes, *, tip=0, operational=False, longevity_s=math.inf,
            sender=-1, nonce=0, payload=-1, t_ready=None, fee=0) -> TxBatch:
         """A batch from arrays or scalars broadcast to ``len(t_submit)``; ``t_ready`` defaults to ``t_submit``."""
@@ -196,10 +204,11 @@ class TxBatch:
 
     @classmethod
     def concat(cls, batches: list[TxBatch]) -> TxBatch:
-        """One batch holding all rows of ``batches`` in order."""
+        """One batch holding all rows of ``batches`` in order (rows of checked batches: not checked again)."""
         if not batches:
             return cls.empty()
-        return cls(**{f.name: np.concatenate([getattr(b, f.name) for b in batches]) for f in fields(cls)})
+        return cls.unchecked(**{name: np.concatenate([getattr(b, name) for b in batches]).astype(dt, copy=False)
+                                for name, dt in _BATCH_DTYPES.items()})
 
     def take(self, idx: np.ndarray) -> TxBatch:
         """The rows ``idx`` (index array or boolean mask) as a new batch."""
@@ -572,7 +581,8 @@ def _stable_argsort(key):
 
 @numba.njit(cache=True)
 def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, operational, uid, tip, lo, n,
-                        excluded, in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped):
+                        excluded, in_block_ok, t, base_ps, normal_w, total_w, normal_len, total_len, max_skipped,
+                        include, n_blocks, t_included):
     """:meth:`TxPool.select` for a pool without sender transactions (no nonce order to respect).
 
     Candidates are rows ``lo ≤ r < n`` that are ready or in a block, with ``t_ready ≤ t < valid_till``,
@@ -581,9 +591,12 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
     of one longevity, as the load generator makes), the valid_till key never reorders equal priorities,
     so a stable sort by priority gives that order: the lowest priority (most transfers: no tip) keeps
     row order at the end, the others are sorted.
-    Otherwise returns ``ok = False`` and the caller sorts. The fill is :func:`_fill_block` with no
-    waiting ranks. Returns (rows taken in block order, their ``uid`` and ``tip``, candidates, skipped,
-    normal weight ps, total weight ps, total length, operational taken, ok).
+    Otherwise returns ``ok = False`` (having changed nothing) and the caller sorts. The fill is
+    :func:`_fill_block` with no waiting ranks. With ``include``, the taken rows are then marked included
+    at ``t`` as :func:`_include` does for distinct rows (``n_blocks``, ``t_included`` and ``state``
+    updated in place). Returns (rows taken in block order, their ``uid`` and ``tip``, candidates, skipped,
+    normal weight ps, total weight ps, total length, operational taken, ok, and with ``include`` the
+    first inclusions, the rows that were ready and their bytes — else zeros).
     """
     ex = np.zeros(n - lo if in_block_ok else 0, np.bool_)
     for r in excluded:
@@ -600,14 +613,14 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             continue
         if t_ready[r] <= t and valid_till[r] > t:
             if valid_till[r] < last_vt:
-                return none, none, none, m, 0, 0, 0, 0, 0, False
+                return none, none, none, m, 0, 0, 0, 0, 0, False, 0, 0, 0
             last_vt = valid_till[r]
             if prio[r] < pmin:
                 pmin = prio[r]
             cand[m] = r
             m += 1
     if m == 0:
-        return none, none, none, 0, 0, 0, 0, 0, 0, True
+        return none, none, none, 0, 0, 0, 0, 0, 0, True, 0, 0, 0
     # stable sort by priority desc: the lowest priority keeps row order at the end; the rest (few) sorted
     head = np.empty(m, np.int64)
     key = np.empty(m, np.int64)
@@ -656,7 +669,21 @@ def _select_independent(state, t_ready, valid_till, prio, weight_ps, length, ope
             if max_skipped >= 0 and skipped >= max_skipped:
                 break
             skipped += 1
-    return out[:k], uids[:k], tips[:k], m, skipped, nw, tw, tl, n_op, True
+    first = 0
+    was_ready = 0
+    ready_bytes = 0
+    if include:  # (every taken row is ready or in a block: it was a candidate)
+        for i in range(k):
+            r = out[i]
+            if state[r] == READY:
+                was_ready += 1
+                ready_bytes += length[r]
+                state[r] = IN_BLOCK
+            n_blocks[r] += 1
+            if np.isnan(t_included[r]):
+                first += 1
+                t_included[r] = t
+    return out[:k], uids[:k], tips[:k], m, skipped, nw, tw, tl, n_op, True, first, was_ready, ready_bytes
 
 
 @numba.njit(cache=True)
@@ -791,7 +818,7 @@ def _first_alive(state, lo, n) -> int:
 def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till, c_weight_ps, c_length, c_tip,
                 c_operational, c_priority, c_sender, c_nonce, c_payload, c_t_included, lo, first_uid, state,
                 t_submit, t_ready, longevity_s, weight_s, length_bytes, tip, operational, prio, tip_base, sender,
-                nonce, payload):
+                nonce, payload, uniform):
     """Write the batch rows into the pool columns ``c_*`` from row ``lo`` on, in order (:meth:`TxPool.submit`'s
     storing step, without one numpy call per column).
 
@@ -799,8 +826,10 @@ def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till,
     (s), ``weight_ps = rint(weight_s · 10^12)`` (the float product and rounding numpy does), no inclusion
     time (NaN), priority ``prio`` or, when ``tip_base ≥ 0``, the scaled tip (:func:`_scaled_tip`); the rest
     as given. One contiguous copy or loop per column: a loop writing many columns at one row index is
-    several times slower (the columns' rows share cache sets). Returns (the rows' total length in bytes,
-    the NaN-ignoring minimum of their valid_till: NaN when all are NaN or there are no rows).
+    several times slower (the columns' rows share cache sets). ``uniform``: every row has the first row's
+    weight, length and class (one call shape), which are then written without reading those arrays.
+    Returns (the rows' total length in bytes, the NaN-ignoring minimum of their valid_till: NaN when all
+    are NaN or there are no rows).
     """
     k = state.shape[0]
     hi = lo + k
@@ -817,14 +846,20 @@ def _store_rows(c_uid, c_state, c_n_blocks, c_t_submit, c_t_ready, c_valid_till,
         c_valid_till[lo + j] = vt
         if vt < vt_min or vt_min != vt_min:
             vt_min = vt
-    for j in range(k):
-        c_weight_ps[lo + j] = np.int64(np.rint(weight_s[j] * per_s))
-    c_length[lo:hi] = length_bytes
     total_len = 0
-    for j in range(k):
-        total_len += length_bytes[j]
+    if uniform and k:  # (the same values, computed once; k equal lengths sum to k · length in int64)
+        c_weight_ps[lo:hi] = np.int64(np.rint(weight_s[0] * per_s))
+        c_length[lo:hi] = length_bytes[0]
+        total_len = k * length_bytes[0]
+        c_operational[lo:hi] = operational[0]
+    else:
+        for j in range(k):
+            c_weight_ps[lo + j] = np.int64(np.rint(weight_s[j] * per_s))
+        c_length[lo:hi] = length_bytes
+        for j in range(k):
+            total_len += length_bytes[j]
+        c_operational[lo:hi] = operational
     c_tip[lo:hi] = tip
-    c_operational[lo:hi] = operational
     if tip_base >= 0:
         for j in range(k):
             c_priority[lo + j] = _scaled_tip(tip[j], tip_base)
@@ -998,6 +1033,8 @@ class TxPool:
         self._expire_lb = math.inf  # a lower bound of valid_till over ready and future rows
         self._sel: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (uids, rows, tips) of the last selection
         self._tip_base_of_shape: dict[tuple, int] = {}  # call shape -> priority(tip=0), or -1: see _tip_base
+        self._default_limits: tuple | None = None  # (block_limits, select's default limits in ps and bytes)
+        self._sel_included: int | None = None  # block the last selection was marked included in by its kernel
 
     # ---- row storage -------------------------------------------------------------------------------
 
@@ -1160,18 +1197,20 @@ class TxPool:
 
     # ---- public API ----------------------------------------------------------------------------------
 
-    def submit(self, batch: TxBatch) -> SubmitOutcome:
+    def submit(self, batch: TxBatch, facts: tuple[bool, bool, bool, int] | None = None) -> SubmitOutcome:
         """Admit a batch (in ``t_submit`` order): ban and staleness checks, nonce-gap (future) handling,
         then the pool limits. Background rows (``sender = -1``) take a vectorised path; those the ready
-        limit would drop at once are rejected before they are stored (same outcome, less copying)."""
+        limit would drop at once are rejected before they are stored (same outcome, less copying).
+        ``facts``: what :func:`_batch_facts` gives for the batch, when the caller knows it (a generated batch)."""
         op = _Op()
         n = len(batch)
         first_uid = self._next_uid
         if n == 0:
             return self._submit_outcome(np.empty(0, np.int64), 0, 0, op)
-        sorted_in, uniform, has_sender, batch_bytes = _batch_facts(batch.t_submit, batch.weight_s,
-                                                                   batch.length_bytes, batch.operational,
-                                                                   batch.fee, batch.sender)
+        if facts is None:
+            facts = _batch_facts(batch.t_submit, batch.weight_s, batch.length_bytes, batch.operational, batch.fee,
+                                 batch.sender)
+        sorted_in, uniform, has_sender, batch_bytes = facts
         b = batch if sorted_in else batch.take(np.argsort(batch.t_submit, kind="stable"))
         self.counters.submitted += n
         state = np.empty(n, np.int8)
@@ -1197,7 +1236,8 @@ class TxPool:
             c["length"], c["tip"], c["operational"], c["priority"], c["sender"], c["nonce"], c["payload"],
             c["t_included"], lo, first_uid, state if keep is None else state[keep], rows.t_submit, rows.t_ready,
             rows.longevity_s, rows.weight_s, rows.length_bytes, rows.tip, rows.operational,
-            prio if keep is None or tip_base >= 0 else prio[keep], tip_base, rows.sender, rows.nonce, rows.payload)
+            prio if keep is None or tip_base >= 0 else prio[keep], tip_base, rows.sender, rows.nonce, rows.payload,
+            bool(uniform))
         uids = np.arange(first_uid, first_uid + k, dtype=np.int64)
         self._n = hi
         self._n_alive += k
@@ -1363,6 +1403,20 @@ class TxPool:
         """Whether ``(sender, nonce)`` would be rejected as banned at time ``t``."""
         return self._banned.get((int(sender), int(nonce)), -math.inf) > t
 
+    def select_into(self, t: float, exclude_blocks: np.ndarray | list[int] | None, block_id: int) -> np.ndarray:
+        """:meth:`select` (default limits), then, if it selected anything, :meth:`mark_included` of those ids
+        in block ``block_id`` at ``t``; returns the ids. Without sender transactions in the pool, the
+        selecting kernel marks the rows it takes (one pass less); the outcome is the same."""
+        if int(block_id) in self._blocks:  # (mark_included's error, after the selection as before)
+            ids = self.select(t, exclude_blocks)
+            if ids.size:
+                self.mark_included(ids, block_id, t)
+            return ids
+        ids = self._select(t, exclude_blocks, None, None, None, None, int(block_id))
+        if ids.size and self._sel_included != int(block_id):
+            self.mark_included(ids, block_id, t)
+        return ids
+
     def select(self, t: float, exclude_blocks: np.ndarray | list[int] | None = None,
                normal_weight_limit_s: float | None = None, total_weight_limit_s: float | None = None,
                normal_length_limit: int | None = None, total_length_limit: int | None = None) -> np.ndarray:
@@ -1379,30 +1433,60 @@ class TxPool:
         Defaults for the limits come from ``block_limits``: Normal 1.5 s / 3.75 MiB, total 2 s / 5 MiB
         (the block's base execution weight is Mandatory and not counted here).
         """
+        return self._select(t, exclude_blocks, normal_weight_limit_s, total_weight_limit_s, normal_length_limit,
+                            total_length_limit, None)
+
+    def _select(self, t: float, exclude_blocks: np.ndarray | list[int] | None,
+                normal_weight_limit_s: float | None, total_weight_limit_s: float | None,
+                normal_length_limit: int | None, total_length_limit: int | None,
+                include_block: int | None) -> np.ndarray:
+        """:meth:`select`; with ``include_block``, the independent-rows kernel also marks the rows it takes
+        as included in that block (then ``_sel_included`` is that block, else None)."""
+        self._sel_included = None
         bl = self.block_limits
-        nw_lim = round((bl.normal_max_weight_s if normal_weight_limit_s is None else normal_weight_limit_s)
-                       * WEIGHT_PER_SECOND)
-        tw_lim = round((bl.max_weight_s if total_weight_limit_s is None else total_weight_limit_s)
-                       * WEIGHT_PER_SECOND)
-        nl_lim = int(bl.normal_max_length_bytes if normal_length_limit is None else normal_length_limit)
-        tl_lim = int(bl.max_length_bytes if total_length_limit is None else total_length_limit)
+        given = (normal_weight_limit_s, total_weight_limit_s, normal_length_limit, total_length_limit)
+        cached = self._default_limits
+        if cached is not None and cached[0] is bl and given == (None, None, None, None):
+            nw_lim, tw_lim, nl_lim, tl_lim = cached[1]  # (the block limits' defaults, computed once)
+        else:
+            nw_lim = round((bl.normal_max_weight_s if normal_weight_limit_s is None else normal_weight_limit_s)
+                           * WEIGHT_PER_SECOND)
+            tw_lim = round((bl.max_weight_s if total_weight_limit_s is None else total_weight_limit_s)
+                           * WEIGHT_PER_SECOND)
+            nl_lim = int(bl.normal_max_length_bytes if normal_length_limit is None else normal_length_limit)
+            tl_lim = int(bl.max_length_bytes if total_length_limit is None else total_length_limit)
+            if given == (None, None, None, None):
+                self._default_limits = (bl, (nw_lim, tw_lim, nl_lim, tl_lim))
 
         max_skipped = _NO_LIMIT if self.max_skipped is None else int(self.max_skipped)
         ex_blocks = []
         if exclude_blocks is not None and len(exclude_blocks) and self._blocks:
-            ex_blocks = [int(b) for b in exclude_blocks if int(b) in self._blocks]
+            blocks = self._blocks
+            listed = exclude_blocks.tolist() if isinstance(exclude_blocks, np.ndarray) else exclude_blocks
+            ex_blocks = [int(b) for b in listed if int(b) in blocks]
         if not self._nonces:  # no sender transactions: one kernel (falls back below if it cannot order)
             c = self._c
             # every block still holding rows is excluded (no fork pending): no in-block row is a candidate
             in_block_ok = len(set(ex_blocks)) < len(self._blocks)
             excl = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if in_block_ok and ex_blocks \
                 else _NO_ROWS
-            rows, uids, tips, m, skipped, nw, tw, tl, n_op, ok = _select_independent(
+            include = include_block is not None
+            (rows, uids, tips, m, skipped, nw, tw, tl, n_op, ok, first, was_ready,
+             ready_bytes) = _select_independent(
                 c["state"], c["t_ready"], c["valid_till"], c["priority"], c["weight_ps"], c["length"],
                 c["operational"], c["uid"], c["tip"], self._lo, self._n, excl, in_block_ok, float(t),
-                self._base_ps, nw_lim, tw_lim, nl_lim, tl_lim, max_skipped)
+                self._base_ps, nw_lim, tw_lim, nl_lim, tl_lim, max_skipped, include, c["n_blocks"],
+                c["t_included"])
             if ok:
-                return self._selected(t, rows, m, n_op, nw, tw, tl, skipped, uids, tips)
+                ids = self._selected(t, rows, m, n_op, nw, tw, tl, skipped, uids, tips)
+                if include and rows.size:  # mark_included's bookkeeping for the rows the kernel marked
+                    self._count[READY] -= was_ready
+                    self._bytes[READY] -= ready_bytes
+                    self._count[IN_BLOCK] += was_ready
+                    self.counters.included += int(first)
+                    self._blocks[include_block] = (rows, float(t))
+                    self._sel_included = include_block
+                return ids
         excluded = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if ex_blocks else None
         state = self._col("state")
         cand_mask = (state >= READY) & (self._col("t_ready") <= t) & (self._col("valid_till") > t)
@@ -1573,10 +1657,10 @@ class TxPool:
 
     def expire(self, t: float) -> ExpireOutcome:
         """Drop ready and future transactions whose validity ended (``t ≥ t_submit + longevity_s``)."""
-        op = _Op()
         if t < self._expire_lb:  # no ready or future row has valid_till <= t: nothing to scan for
             self._maybe_compact()
-            return ExpireOutcome(0, op.dropped_payloads())
+            return ExpireOutcome(0, np.empty(0, np.int64))
+        op = _Op()
         lo = self._lo
         state = self._col("state")[lo:]
         valid_till = self._col("valid_till")[lo:]
@@ -1626,6 +1710,12 @@ class TxPool:
         if sel is not None and ids is sel[0]:  # gathered by the selection (a copy: the caller may write)
             return sel[2].copy()
         return self._c["tip"][self._rows_for(ids, alive=True)]  # (fancy indexing: a fresh array)
+
+    def tip_total(self, ids: np.ndarray) -> int:
+        """``int(tips_of(ids).sum())`` without the copy."""
+        sel = self._sel
+        tips = sel[2] if sel is not None and ids is sel[0] else self.tips_of(ids)
+        return int(tips.sum())
 
     def payloads_of(self, ids: np.ndarray) -> np.ndarray:
         """Payload references (−1 = plain transfer) of transactions still in the pool."""
