@@ -383,6 +383,7 @@ _SMALL_BATCH = 32
 """Batches up to this many rows are accounted in Python ints (cheaper than array passes)."""
 _KEEP_ALIVE = {False: np.zeros(1, dtype=np.int64), True: np.ones(1, dtype=np.int64)}
 _OP_ARRAYS = [np.array([k], dtype=np.int64) for k in range(len(KINDS))]
+_N_KINDS = len(KINDS)
 
 
 class Ledger:
@@ -415,6 +416,8 @@ class Ledger:
         self._count_ok = np.zeros(len(KINDS) + 1, dtype=np.int64)  # last slot: "reap"
         self._count_failed = np.zeros(len(KINDS) + 1, dtype=np.int64)
         self._amount = [0] * (len(KINDS) + 1)
+        #: scratch rows of ``_apply_one``: account a, account b, amount, aux, dust out
+        self._one = [np.zeros(1, dtype=np.int64) for _ in range(5)]
 
     # --- accounts -----------------------------------------------------------------------------------
     @property
@@ -504,6 +507,9 @@ class Ledger:
         parts per billion (fee); ``keep_alive``: per row or one flag. Arguments of length 1 broadcast.
         ``moved`` is the amount moved per row (slashes: the amount taken; failed rows: 0).
         """
+        if (type(a) is int and type(kinds) is int and type(b) is int and type(amount) is int and type(aux) is int
+                and (keep_alive is True or keep_alive is False) and 0 <= kinds < _N_KINDS):
+            return self._apply_one(kinds, a, b, amount, aux, keep_alive)
         op = self._ops(kinds)
         if keep_alive is True or keep_alive is False:
             ka_arr = _KEEP_ALIVE[keep_alive]
@@ -526,6 +532,69 @@ class Ledger:
             _apply(self._bal, np.int64(self._n), np.int64(self.ed), op, a_, b_, x, z, ka, self._state,
                    self._esc_amt, self._esc_owner, ok, moved, dust)
         self._account(op, z, ok, moved, dust)
+        return ok, moved
+
+    def apply_prepared(self, op: np.ndarray, a: np.ndarray, b: np.ndarray, amount: np.ndarray, aux: np.ndarray,
+                       keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``apply`` for callers holding the kernel's inputs already: 1-D C-contiguous int64 arrays (op codes,
+        accounts, amounts, aux, keep-alive flags 0/1), each of the batch length or of length 1 (broadcast).
+        Nothing is converted or validated (the runtime charges fees this way every block)."""
+        m = max(op.shape[0], a.shape[0], b.shape[0], amount.shape[0], aux.shape[0], keep.shape[0])
+        if min(op.shape[0], a.shape[0], b.shape[0], amount.shape[0], aux.shape[0], keep.shape[0]) == 0:
+            m = 0
+        if m:
+            self._grow_escrows(op, aux)
+        ok = np.zeros(m, dtype=np.bool_)
+        moved = np.zeros(m, dtype=np.int64)
+        dust = np.zeros(m, dtype=np.int64)
+        if m:
+            _apply(self._bal, np.int64(self._n), np.int64(self.ed), op, a, b, amount, aux, keep, self._state,
+                   self._esc_amt, self._esc_owner, ok, moved, dust)
+        self._account(op, aux, ok, moved, dust)
+        return ok, moved
+
+    def _apply_one(self, op: int, a: int, b: int, amount: int, aux: int, keep_alive: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """``apply`` of one row given as Python ints: the same kernel pass and the same accounting as the
+        batch path, without its array conversions (most pallet movements are single rows)."""
+        one = self._one
+        one[0][0] = a  # (an int outside int64 raises OverflowError here, as in ``_ints``)
+        one[1][0] = b
+        one[2][0] = amount
+        one[3][0] = aux
+        if op == OP_ESCROW_LOCK and self._esc_amt.size <= aux < self.params.max_escrow_id:
+            self._grow_escrows(_OP_ARRAYS[op], one[3])
+        ok = np.zeros(1, dtype=np.bool_)
+        moved = np.zeros(1, dtype=np.int64)
+        dust = one[4]
+        _apply(self._bal, np.int64(self._n), np.int64(self.ed), _OP_ARRAYS[op], one[0], one[1], one[2], one[3],
+               _KEEP_ALIVE[keep_alive], self._state, self._esc_amt, self._esc_owner, ok, moved, dust)
+        if ok[0]:
+            self._count_ok[op] += 1
+        else:
+            self._count_failed[op] += 1
+        amt = int(moved[0])
+        burned = 0
+        if amt:
+            self._amount[op] += amt
+            if op == OP_MINT:
+                self.minted += amt
+            elif op == OP_GENESIS:
+                self.genesis_issuance += amt
+            elif op in (OP_BURN, OP_SLASH_STAKED_BURN, OP_SLASH_RESERVED_BURN):
+                burned = amt
+            elif op == OP_FEE:
+                p = min(max(aux, 0), PERBILL)
+                burned = amt - ((amt // PERBILL) * p + (amt % PERBILL) * p // PERBILL)
+        d = int(dust[0])
+        if d:
+            self.n_reaped += 1
+            self._count_ok[-1] += 1
+            self._amount[-1] += d
+            self.dust_burned += d
+            burned += d
+        if burned:
+            self.burned += burned
         return ok, moved
 
     def _ops(self, kinds: object) -> np.ndarray:
