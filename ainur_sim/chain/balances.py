@@ -146,6 +146,14 @@ def perbill_of(amount: np.ndarray | int, ppb: np.ndarray | int) -> np.ndarray:
     return q * p + (r * p) // np.int64(PERBILL)
 
 
+def perbill_int(amount: int, ppb: int) -> int:
+    """:func:`perbill_of` of one amount as a Python int (the same integer formula, no arrays)."""
+    x, p = int(amount), int(ppb)
+    if not (0 <= x <= INT64_MAX and 0 <= p <= PERBILL):
+        return int(perbill_of(x, p))
+    return (x // PERBILL) * p + (x % PERBILL) * p // PERBILL
+
+
 def share_to_ppb(share: float) -> int:
     """A share in [0, 1] as parts per billion, rounded as ``fees.split_fee`` does."""
     s = float(share)
@@ -465,6 +473,10 @@ class Ledger:
     def staked(self) -> np.ndarray:
         """Staked balance per account (read-only view)."""
         return self._column(STAKED)
+
+    def staked_of(self, account: int) -> int:
+        """Staked balance of one account (0 for an unknown id), a Python int."""
+        return int(self._bal[account, STAKED]) if 0 <= account < self._n else 0
 
     def total(self) -> np.ndarray:
         """free + reserved + escrowed + staked per account (a new int64 array)."""
