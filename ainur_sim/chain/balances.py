@@ -421,8 +421,8 @@ class Ledger:
         """Cumulative genesis endowments, base units."""
         self.n_reaped = 0
         """Accounts reaped with dust so far."""
-        self._count_ok = np.zeros(len(KINDS) + 1, dtype=np.int64)  # last slot: "reap"
-        self._count_failed = np.zeros(len(KINDS) + 1, dtype=np.int64)
+        self._count_ok = [0] * (len(KINDS) + 1)  # last slot: "reap" (Python ints: cheap to bump per row)
+        self._count_failed = [0] * (len(KINDS) + 1)
         self._amount = [0] * (len(KINDS) + 1)
         #: scratch rows of ``_apply_one``: account a, account b, amount, aux, dust out
         self._one = [np.zeros(1, dtype=np.int64) for _ in range(5)]
@@ -693,32 +693,54 @@ class Ledger:
     def _account_small(self, ops: list[int], zs: list[int], oks: list[bool], mvs: list[int],
                        dusts: list[int]) -> None:
         """``_account`` for a few rows, in Python ints (the same totals, without array overheads)."""
+        count_ok, count_failed, amount = self._count_ok, self._count_failed, self._amount
         burned = 0
-        one_op, one_z = len(ops) == 1, len(zs) == 1
-        for i in range(len(oks)):
-            c = ops[0] if one_op else ops[i]
-            if oks[i]:
-                self._count_ok[c] += 1
-            else:
-                self._count_failed[c] += 1
-            amt = mvs[i]
-            self._amount[c] += amt
+        if len(ops) == 1:  # one kind for the whole batch (fees, a pallet's movement): totals at once
+            c = ops[0]
+            n_ok = sum(oks)
+            count_ok[c] += n_ok
+            count_failed[c] += len(oks) - n_ok
+            amt = sum(mvs)
+            amount[c] += amt
             if c == OP_MINT:
                 self.minted += amt
             elif c == OP_GENESIS:
                 self.genesis_issuance += amt
             elif c in (OP_BURN, OP_SLASH_STAKED_BURN, OP_SLASH_RESERVED_BURN):
                 burned += amt
-            elif c == OP_FEE:
-                p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
-                burned += amt - ((amt // PERBILL) * p + (amt % PERBILL) * p // PERBILL)
-            d = dusts[i]
-            if d:
-                self.n_reaped += 1
-                self._count_ok[-1] += 1
-                self._amount[-1] += d
-                self.dust_burned += d
-                burned += d
+            elif c == OP_FEE and amt:
+                one_z = len(zs) == 1
+                for i, m in enumerate(mvs):
+                    if m:
+                        p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
+                        burned += m - ((m // PERBILL) * p + (m % PERBILL) * p // PERBILL)
+        else:
+            one_z = len(zs) == 1
+            for i in range(len(oks)):
+                c = ops[i]
+                if oks[i]:
+                    count_ok[c] += 1
+                else:
+                    count_failed[c] += 1
+                amt = mvs[i]
+                amount[c] += amt
+                if c == OP_MINT:
+                    self.minted += amt
+                elif c == OP_GENESIS:
+                    self.genesis_issuance += amt
+                elif c in (OP_BURN, OP_SLASH_STAKED_BURN, OP_SLASH_RESERVED_BURN):
+                    burned += amt
+                elif c == OP_FEE:
+                    p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
+                    burned += amt - ((amt // PERBILL) * p + (amt % PERBILL) * p // PERBILL)
+        if any(dusts):
+            for d in dusts:
+                if d:
+                    self.n_reaped += 1
+                    count_ok[-1] += 1
+                    amount[-1] += d
+                    self.dust_burned += d
+                    burned += d
         self.burned += burned
 
     # --- named movements ----------------------------------------------------------------------------
@@ -883,7 +905,8 @@ class Ledger:
         (``amount``, exact; slashes count what was taken). The extra kind ``reap`` counts reaped accounts
         and their burned dust."""
         kinds = [*KINDS, "reap"]
-        return pd.DataFrame({"kind": kinds, "count": self._count_ok.copy(), "failed": self._count_failed.copy(),
+        return pd.DataFrame({"kind": kinds, "count": np.array(self._count_ok, dtype=np.int64),
+                             "failed": np.array(self._count_failed, dtype=np.int64),
                              "amount": pd.array(self._amount, dtype=object)}).set_index("kind")
 
 
