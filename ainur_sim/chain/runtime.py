@@ -118,8 +118,10 @@ class Runtime:
         #: dispatch weight (s) and length (bytes) per call code, for pricing market calls
         self._weights = np.array([limits.call_weights[c] if limits else 0.0 for c in CALLS])
         self._lengths = np.array([CALL_LENGTHS[c] for c in CALLS], dtype=np.int64)
+        self._weight_list: list[float] = self._weights.tolist()
+        self._length_list: list[int] = self._lengths.tolist()
         self._fee_multiplier = float("nan")
-        self._fees_by_code = np.zeros(len(CALLS), dtype=np.int64)
+        self._fee_cache: dict[int, int] = {}
         self._ppb_arr = np.array([self._ppb], dtype=np.int64)
         self._bg_from: np.ndarray | None = None
         self._bg_to = np.array([-1, -1], dtype=np.int64)
@@ -181,7 +183,7 @@ class Runtime:
         code_list = [code_of_rec[i] for i in recs]
         tip_list = [book.tip[i] for i in recs]
         codes = np.array(code_list, dtype=np.int64)
-        fees = self._fee_table(ctx.fee_multiplier)[codes]
+        fees = np.array(self._fees_of(code_list, ctx.fee_multiplier), dtype=np.int64)
         tips = np.array(tip_list, dtype=np.int64)
         paid = self._charge(np.array([origin_of_rec[i] for i in recs], dtype=np.int64), fees, tips, ctx,
                             any_tip=any(tip_list)).tolist()
@@ -211,14 +213,21 @@ class Runtime:
             self._settle(i, error, ctx)
         return int(fees.sum()), sum(tip_list)
 
-    def _fee_table(self, multiplier: float) -> np.ndarray:
-        """Inclusion fee of each call code at ``multiplier`` (int64; the last multiplier's table is kept —
-        it changes rarely — and the array formula is elementwise, so a row equals pricing that call alone)."""
+    def _fees_of(self, code_list: list[int], multiplier: float) -> list[int]:
+        """Inclusion fee of each call (by code) at ``multiplier``: one ``inclusion_fee`` per distinct code —
+        its Python-number path, the array path's very float operations — kept while the multiplier holds."""
         if multiplier != self._fee_multiplier:
-            self._fees_by_code = np.asarray(inclusion_fee(self._weights, self._lengths, multiplier, self.fee_params),
-                                            dtype=np.int64)
+            self._fee_cache = {}
             self._fee_multiplier = multiplier
-        return self._fees_by_code
+        cache = self._fee_cache
+        out = []
+        for c in code_list:
+            fee = cache.get(c)
+            if fee is None:
+                fee = cache[c] = int(inclusion_fee(self._weight_list[c], self._length_list[c], multiplier,
+                                                   self.fee_params))
+            out.append(fee)
+        return out
 
     def _settle(self, record: int, error: str | None, ctx: BlockContext) -> None:
         """Record a market call's outcome; a failure is announced as an ``ExtrinsicFailed`` event."""
