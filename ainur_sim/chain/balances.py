@@ -547,14 +547,15 @@ class Ledger:
         return ok, moved
 
     def apply_prepared(self, op: np.ndarray, a: np.ndarray, b: np.ndarray, amount: np.ndarray, aux: np.ndarray,
-                       keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                       keep: np.ndarray, *, escrow_locks: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """``apply`` for callers holding the kernel's inputs already: 1-D C-contiguous int64 arrays (op codes,
         accounts, amounts, aux, keep-alive flags 0/1), each of the batch length or of length 1 (broadcast).
-        Nothing is converted or validated (the runtime charges fees this way every block)."""
+        Nothing is converted or validated (the runtime charges fees this way every block). ``escrow_locks=False``
+        promises that ``op`` holds no escrow lock (no escrow ids to make room for)."""
         m = max(op.shape[0], a.shape[0], b.shape[0], amount.shape[0], aux.shape[0], keep.shape[0])
         if min(op.shape[0], a.shape[0], b.shape[0], amount.shape[0], aux.shape[0], keep.shape[0]) == 0:
             m = 0
-        if m:
+        if m and escrow_locks:
             self._grow_escrows(op, aux)
         ok = np.zeros(m, dtype=np.bool_)
         moved = np.zeros(m, dtype=np.int64)

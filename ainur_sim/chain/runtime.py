@@ -243,7 +243,8 @@ class Runtime:
         if self.economy is None:
             return np.ones(accounts.size, dtype=bool)
         led = self.economy.ledger
-        paid, moved = led.apply_prepared(_FEE_OP, accounts, _NO_ACCOUNT, fees, self._ppb_arr, _KEEP_ALIVE)
+        paid, moved = led.apply_prepared(_FEE_OP, accounts, _NO_ACCOUNT, fees, self._ppb_arr, _KEEP_ALIVE,
+                                          escrow_locks=False)
         self.fees_charged += int(moved.sum())
         if not any_tip:
             return paid
@@ -286,7 +287,7 @@ class Runtime:
         self._bg_to[1] = author
         amounts = np.array([fees, tips], dtype=np.int64)
         ok, _ = eco.ledger.apply_prepared(_BACKGROUND_OPS, self._bg_from, self._bg_to, amounts,
-                                          self._bg_aux, _KEEP_ALIVE)
+                                          self._bg_aux, _KEEP_ALIVE, escrow_locks=False)
         fee_ok, tip_ok = ok.tolist()
         if fee_ok:
             self.fees_charged += fees
