@@ -139,7 +139,7 @@ class Auction:
         q = linear_quality(self.reputation.score(agents, ctx.t), self.q_min)
         values = q[:, None] * budgets[None, :]
         out = self.mechanism(values, costs)
-        won = {int(out.task_of_agent[i]): i for i in range(len(bidders)) if out.task_of_agent[i] >= 0}
+        won = {j: i for i, j in enumerate(out.task_of_agent.tolist()) if j >= 0}
         for j, k in enumerate(task_ids):
             i = won.get(j)
             if i is None:
