@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from ainur_sim.agents.strategies import LOW_QUALITY, MALICIOUS, STRATEGIES, WHITEWASH, defecting
+from ainur_sim.agents.strategies import LOW_QUALITY, MALICIOUS, ON_OFF, STRATEGIES, WHITEWASH, defecting
 
 if TYPE_CHECKING:
     from ainur_sim.agents.population import MarketPopulation
@@ -52,7 +52,8 @@ class Worker(mesa.Agent):
             return
         else:
             p_good = m.quality[self.index]
-            if self.strategy in LOW_QUALITY or defecting(m.strategy[self.index: self.index + 1], m.env.now, pop)[0]:
+            off = self.strategy == ON_OFF and defecting(m.strategy[self.index: self.index + 1], m.env.now, pop)[0]
+            if self.strategy in LOW_QUALITY or off:  # (only on-off workers defect)
                 p_good = m.low_quality[self.index]
             good = rng.random() < p_good
             thr = pop.quality_threshold
