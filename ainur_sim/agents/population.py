@@ -268,8 +268,9 @@ class MarketPopulation(mesa.Model):
         k = self.cfg.market.auction.max_bidders
         if idx.size > k:
             idx = idx[np.argsort(ask[idx], kind="stable")[:k]]
-        for i in idx.tolist():
-            self.submit("submit_bid", int(self.accounts[i]), (task, int(ask[i]), int(cost[i])))
+        book, now = self.market.book, self.env.now
+        for account, a, c in zip(self.accounts[idx].tolist(), ask[idx].tolist(), cost[idx].tolist(), strict=True):
+            book.submit("submit_bid", account, now, (task, int(a), int(c)))
 
     def _on_dropped(self, e: dict[str, Any]) -> None:
         """Fee bumping: the pool dropped an agent's call (congestion) — resubmit it with a higher tip, at

@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from ainur_sim.agents.strategies import LOW_QUALITY, MALICIOUS, STRATEGIES, WHITEWASH, camouflaging, defecting
+from ainur_sim.agents.strategies import (
+    CAMOUFLAGE,
+    LOW_QUALITY,
+    MALICIOUS,
+    ON_OFF,
+    STRATEGIES,
+    WHITEWASH,
+    camouflaging,
+    defecting,
+)
 
 if TYPE_CHECKING:
     from ainur_sim.agents.population import MarketPopulation
@@ -54,8 +63,10 @@ class Worker(mesa.Agent):
         else:
             p_good = m.quality[self.index]
             me = m.strategy[self.index: self.index + 1]
-            if (self.strategy in LOW_QUALITY or defecting(me, m.env.now, pop)[0]
-                    or camouflaging(me, m.market.tasks.budget[task], pop)[0]):  # the budget is public chain state
+            off = self.strategy == ON_OFF and defecting(me, m.env.now, pop)[0]
+            # a camouflage worker cheats on valuable tasks (the budget is public chain state)
+            cam = self.strategy == CAMOUFLAGE and camouflaging(me, m.market.tasks.budget[task], pop)[0]
+            if self.strategy in LOW_QUALITY or off or cam:
                 p_good = m.low_quality[self.index]
             good = rng.random() < p_good
             thr = pop.quality_threshold

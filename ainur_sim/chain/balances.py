@@ -146,6 +146,14 @@ def perbill_of(amount: np.ndarray | int, ppb: np.ndarray | int) -> np.ndarray:
     return q * p + (r * p) // np.int64(PERBILL)
 
 
+def perbill_int(amount: int, ppb: int) -> int:
+    """:func:`perbill_of` of one amount as a Python int (the same integer formula, no arrays)."""
+    x, p = int(amount), int(ppb)
+    if not (0 <= x <= INT64_MAX and 0 <= p <= PERBILL):
+        return int(perbill_of(x, p))
+    return (x // PERBILL) * p + (x % PERBILL) * p // PERBILL
+
+
 def share_to_ppb(share: float) -> int:
     """A share in [0, 1] as parts per billion, rounded as ``fees.split_fee`` does."""
     s = float(share)
@@ -383,6 +391,7 @@ _SMALL_BATCH = 32
 """Batches up to this many rows are accounted in Python ints (cheaper than array passes)."""
 _KEEP_ALIVE = {False: np.zeros(1, dtype=np.int64), True: np.ones(1, dtype=np.int64)}
 _OP_ARRAYS = [np.array([k], dtype=np.int64) for k in range(len(KINDS))]
+_N_KINDS = len(KINDS)
 
 
 class Ledger:
@@ -412,9 +421,11 @@ class Ledger:
         """Cumulative genesis endowments, base units."""
         self.n_reaped = 0
         """Accounts reaped with dust so far."""
-        self._count_ok = np.zeros(len(KINDS) + 1, dtype=np.int64)  # last slot: "reap"
-        self._count_failed = np.zeros(len(KINDS) + 1, dtype=np.int64)
+        self._count_ok = [0] * (len(KINDS) + 1)  # last slot: "reap" (Python ints: cheap to bump per row)
+        self._count_failed = [0] * (len(KINDS) + 1)
         self._amount = [0] * (len(KINDS) + 1)
+        #: scratch rows of ``_apply_one``: account a, account b, amount, aux, dust out
+        self._one = [np.zeros(1, dtype=np.int64) for _ in range(5)]
 
     # --- accounts -----------------------------------------------------------------------------------
     @property
@@ -463,6 +474,10 @@ class Ledger:
         """Staked balance per account (read-only view)."""
         return self._column(STAKED)
 
+    def staked_of(self, account: int) -> int:
+        """Staked balance of one account (0 for an unknown id), a Python int."""
+        return int(self._bal[account, STAKED]) if 0 <= account < self._n else 0
+
     def total(self) -> np.ndarray:
         """free + reserved + escrowed + staked per account (a new int64 array)."""
         return self._bal[: self._n, :ESCROW_TRACKED].sum(axis=1)
@@ -504,6 +519,9 @@ class Ledger:
         parts per billion (fee); ``keep_alive``: per row or one flag. Arguments of length 1 broadcast.
         ``moved`` is the amount moved per row (slashes: the amount taken; failed rows: 0).
         """
+        if (type(a) is int and type(kinds) is int and type(b) is int and type(amount) is int and type(aux) is int
+                and (keep_alive is True or keep_alive is False) and 0 <= kinds < _N_KINDS):
+            return self._apply_one(kinds, a, b, amount, aux, keep_alive)
         op = self._ops(kinds)
         if keep_alive is True or keep_alive is False:
             ka_arr = _KEEP_ALIVE[keep_alive]
@@ -526,6 +544,70 @@ class Ledger:
             _apply(self._bal, np.int64(self._n), np.int64(self.ed), op, a_, b_, x, z, ka, self._state,
                    self._esc_amt, self._esc_owner, ok, moved, dust)
         self._account(op, z, ok, moved, dust)
+        return ok, moved
+
+    def apply_prepared(self, op: np.ndarray, a: np.ndarray, b: np.ndarray, amount: np.ndarray, aux: np.ndarray,
+                       keep: np.ndarray, *, escrow_locks: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """``apply`` for callers holding the kernel's inputs already: 1-D C-contiguous int64 arrays (op codes,
+        accounts, amounts, aux, keep-alive flags 0/1), each of the batch length or of length 1 (broadcast).
+        Nothing is converted or validated (the runtime charges fees this way every block). ``escrow_locks=False``
+        promises that ``op`` holds no escrow lock (no escrow ids to make room for)."""
+        m = max(op.shape[0], a.shape[0], b.shape[0], amount.shape[0], aux.shape[0], keep.shape[0])
+        if min(op.shape[0], a.shape[0], b.shape[0], amount.shape[0], aux.shape[0], keep.shape[0]) == 0:
+            m = 0
+        if m and escrow_locks:
+            self._grow_escrows(op, aux)
+        ok = np.zeros(m, dtype=np.bool_)
+        moved = np.zeros(m, dtype=np.int64)
+        dust = np.zeros(m, dtype=np.int64)
+        if m:
+            _apply(self._bal, np.int64(self._n), np.int64(self.ed), op, a, b, amount, aux, keep, self._state,
+                   self._esc_amt, self._esc_owner, ok, moved, dust)
+        self._account(op, aux, ok, moved, dust)
+        return ok, moved
+
+    def _apply_one(self, op: int, a: int, b: int, amount: int, aux: int, keep_alive: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+        """``apply`` of one row given as Python ints: the same kernel pass and the same accounting as the
+        batch path, without its array conversions (most pallet movements are single rows)."""
+        one = self._one
+        one[0][0] = a  # (an int outside int64 raises OverflowError here, as in ``_ints``)
+        one[1][0] = b
+        one[2][0] = amount
+        one[3][0] = aux
+        if op == OP_ESCROW_LOCK and self._esc_amt.size <= aux < self.params.max_escrow_id:
+            self._grow_escrows(_OP_ARRAYS[op], one[3])
+        ok = np.zeros(1, dtype=np.bool_)
+        moved = np.zeros(1, dtype=np.int64)
+        dust = one[4]
+        _apply(self._bal, np.int64(self._n), np.int64(self.ed), _OP_ARRAYS[op], one[0], one[1], one[2], one[3],
+               _KEEP_ALIVE[keep_alive], self._state, self._esc_amt, self._esc_owner, ok, moved, dust)
+        if ok[0]:
+            self._count_ok[op] += 1
+        else:
+            self._count_failed[op] += 1
+        amt = int(moved[0])
+        burned = 0
+        if amt:
+            self._amount[op] += amt
+            if op == OP_MINT:
+                self.minted += amt
+            elif op == OP_GENESIS:
+                self.genesis_issuance += amt
+            elif op in (OP_BURN, OP_SLASH_STAKED_BURN, OP_SLASH_RESERVED_BURN):
+                burned = amt
+            elif op == OP_FEE:
+                p = min(max(aux, 0), PERBILL)
+                burned = amt - ((amt // PERBILL) * p + (amt % PERBILL) * p // PERBILL)
+        d = int(dust[0])
+        if d:
+            self.n_reaped += 1
+            self._count_ok[-1] += 1
+            self._amount[-1] += d
+            self.dust_burned += d
+            burned += d
+        if burned:
+            self.burned += burned
         return ok, moved
 
     def _ops(self, kinds: object) -> np.ndarray:
@@ -612,32 +694,54 @@ class Ledger:
     def _account_small(self, ops: list[int], zs: list[int], oks: list[bool], mvs: list[int],
                        dusts: list[int]) -> None:
         """``_account`` for a few rows, in Python ints (the same totals, without array overheads)."""
+        count_ok, count_failed, amount = self._count_ok, self._count_failed, self._amount
         burned = 0
-        one_op, one_z = len(ops) == 1, len(zs) == 1
-        for i in range(len(oks)):
-            c = ops[0] if one_op else ops[i]
-            if oks[i]:
-                self._count_ok[c] += 1
-            else:
-                self._count_failed[c] += 1
-            amt = mvs[i]
-            self._amount[c] += amt
+        if len(ops) == 1:  # one kind for the whole batch (fees, a pallet's movement): totals at once
+            c = ops[0]
+            n_ok = sum(oks)
+            count_ok[c] += n_ok
+            count_failed[c] += len(oks) - n_ok
+            amt = sum(mvs)
+            amount[c] += amt
             if c == OP_MINT:
                 self.minted += amt
             elif c == OP_GENESIS:
                 self.genesis_issuance += amt
             elif c in (OP_BURN, OP_SLASH_STAKED_BURN, OP_SLASH_RESERVED_BURN):
                 burned += amt
-            elif c == OP_FEE:
-                p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
-                burned += amt - ((amt // PERBILL) * p + (amt % PERBILL) * p // PERBILL)
-            d = dusts[i]
-            if d:
-                self.n_reaped += 1
-                self._count_ok[-1] += 1
-                self._amount[-1] += d
-                self.dust_burned += d
-                burned += d
+            elif c == OP_FEE and amt:
+                one_z = len(zs) == 1
+                for i, m in enumerate(mvs):
+                    if m:
+                        p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
+                        burned += m - ((m // PERBILL) * p + (m % PERBILL) * p // PERBILL)
+        else:
+            one_z = len(zs) == 1
+            for i in range(len(oks)):
+                c = ops[i]
+                if oks[i]:
+                    count_ok[c] += 1
+                else:
+                    count_failed[c] += 1
+                amt = mvs[i]
+                amount[c] += amt
+                if c == OP_MINT:
+                    self.minted += amt
+                elif c == OP_GENESIS:
+                    self.genesis_issuance += amt
+                elif c in (OP_BURN, OP_SLASH_STAKED_BURN, OP_SLASH_RESERVED_BURN):
+                    burned += amt
+                elif c == OP_FEE:
+                    p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
+                    burned += amt - ((amt // PERBILL) * p + (amt % PERBILL) * p // PERBILL)
+        if any(dusts):
+            for d in dusts:
+                if d:
+                    self.n_reaped += 1
+                    count_ok[-1] += 1
+                    amount[-1] += d
+                    self.dust_burned += d
+                    burned += d
         self.burned += burned
 
     # --- named movements ----------------------------------------------------------------------------
@@ -802,7 +906,8 @@ class Ledger:
         (``amount``, exact; slashes count what was taken). The extra kind ``reap`` counts reaped accounts
         and their burned dust."""
         kinds = [*KINDS, "reap"]
-        return pd.DataFrame({"kind": kinds, "count": self._count_ok.copy(), "failed": self._count_failed.copy(),
+        return pd.DataFrame({"kind": kinds, "count": np.array(self._count_ok, dtype=np.int64),
+                             "failed": np.array(self._count_failed, dtype=np.int64),
                              "amount": pd.array(self._amount, dtype=object)}).set_index("kind")
 
 

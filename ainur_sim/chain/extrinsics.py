@@ -25,6 +25,7 @@ from ainur_sim.chain.txpool import TxBatch
 PENDING, OK, FAILED, DROPPED = 0, 1, 2, 3
 STATUS_NAMES = ("pending", "ok", "failed", "dropped")
 N_ARGS = 4
+_PAD = [(-1,) * (N_ARGS - k) for k in range(N_ARGS + 1)]
 
 CALLS_SCHEMA = {
     "record": "int64", "call": "str", "origin": "int64", "a0": "int64", "a1": "int64", "a2": "int64",
@@ -68,7 +69,7 @@ class CallBook:
         i = len(self.code)
         self.code.append(code_of(call))
         self.origin.append(int(origin))
-        self.args.append(tuple(int(a) for a in args) + (-1,) * (N_ARGS - len(args)))
+        self.args.append((*map(int, args), *_PAD[len(args)]))
         self.t_submit.append(float(t))
         self.tip.append(int(tip))
         self.status.append(PENDING)
@@ -85,11 +86,18 @@ class CallBook:
             return None
         rows = self._outbox
         self._outbox = []
-        t = np.array([self.t_submit[i] for i in rows])
+        n = len(rows)
+        t = np.array([self.t_submit[i] for i in rows], dtype=np.float64)
         codes = [self.code[i] for i in rows]
-        return TxBatch.of(t, np.array([self._weight[c] for c in codes]), np.array([self._length[c] for c in codes]),
-                          tip=np.array([self.tip[i] for i in rows], dtype=np.int64), longevity_s=self.longevity_s,
-                          payload=np.asarray(rows, dtype=np.int64) + FIRST_DYNAMIC_RECORD, t_ready=t + self.gossip_s)
+        weight, length = self._weight, self._length
+        # the columns ``TxBatch.of`` would broadcast, built at their length directly
+        return TxBatch(t_submit=t, weight_s=np.array([weight[c] for c in codes], dtype=np.float64),
+                       length_bytes=np.array([length[c] for c in codes], dtype=np.int64),
+                       tip=np.array([self.tip[i] for i in rows], dtype=np.int64),
+                       operational=np.zeros(n, dtype=np.bool_), longevity_s=np.full(n, self.longevity_s),
+                       sender=np.full(n, -1, dtype=np.int64), nonce=np.zeros(n, dtype=np.int64),
+                       payload=np.asarray(rows, dtype=np.int64) + FIRST_DYNAMIC_RECORD, t_ready=t + self.gossip_s,
+                       fee=np.zeros(n, dtype=np.int64))
 
     def weight_s(self, i: int) -> float:
         """Dispatch weight of record ``i``, seconds."""

@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 SHORT_NAMES: tuple[str, ...] = tuple(CALLS)
 
 _BACKGROUND_OPS = np.array([OP_FEE, OP_TRANSFER], dtype=np.int64)
+_FEE_OP = np.array([OP_FEE], dtype=np.int64)
+_NO_ACCOUNT = np.array([-1], dtype=np.int64)
+_KEEP_ALIVE = np.array([1], dtype=np.int64)
 
 OUTCOME_SCHEMA = {"t": "float64", "block": "int64", "call": "str", "ok": "int64", "failed_paused": "int64"}
 
@@ -115,6 +118,14 @@ class Runtime:
         #: dispatch weight (s) and length (bytes) per call code, for pricing market calls
         self._weights = np.array([limits.call_weights[c] if limits else 0.0 for c in CALLS])
         self._lengths = np.array([CALL_LENGTHS[c] for c in CALLS], dtype=np.int64)
+        self._weight_list: list[float] = self._weights.tolist()
+        self._length_list: list[int] = self._lengths.tolist()
+        self._fee_multiplier = float("nan")
+        self._fee_cache: dict[int, int] = {}
+        self._ppb_arr = np.array([self._ppb], dtype=np.int64)
+        self._bg_from: np.ndarray | None = None
+        self._bg_to = np.array([-1, -1], dtype=np.int64)
+        self._bg_aux = np.array([self._ppb, -1], dtype=np.int64)
 
     def register(self, pallet: Pallet) -> None:
         """Route ``pallet.calls`` to ``pallet`` and run its ``on_finalize`` every block (registration order)."""
@@ -134,7 +145,7 @@ class Runtime:
         before = self.n_failed
         cols = tree.store.cols
         for b in np.asarray(newly, dtype=np.int64).tolist():
-            recs = payloads[payload_blocks == b]
+            recs = payloads[payload_blocks == b] if payloads.size else payloads
             author = int(cols["author"][b])
             ctx = BlockContext(block_id=b, number=int(cols["number"][b]), t_authored=float(cols["t_authored"][b]),
                                t=t, author_account=(int(self.economy.validator_accounts[author])
@@ -147,11 +158,13 @@ class Runtime:
         """Execute one finalized block: ``recs`` are its call records (pool payloads) in block order;
         ``block_fees``/``block_tips`` what the block was priced at (its background part is charged to the
         background account)."""
-        dynamic = recs >= FIRST_DYNAMIC_RECORD
         market_fees = market_tips = 0
-        if dynamic.any():
-            market_fees, market_tips = self._execute_market(ctx, recs[dynamic] - FIRST_DYNAMIC_RECORD)
-        static = recs[~dynamic] if dynamic.any() else recs
+        static = recs
+        if recs.size:
+            dynamic = recs >= FIRST_DYNAMIC_RECORD
+            if dynamic.any():
+                market_fees, market_tips = self._execute_market(ctx, recs[dynamic] - FIRST_DYNAMIC_RECORD)
+                static = recs[~dynamic]
         self._execute_background(ctx, static, max(block_fees - market_fees, 0), max(block_tips - market_tips, 0))
         for pallet in self.pallets:
             pallet.on_finalize(ctx)
@@ -166,35 +179,55 @@ class Runtime:
         if book is None:
             raise RuntimeError("market call records need a CallBook")
         recs = rows.tolist()
-        codes = np.array([book.code[i] for i in recs], dtype=np.int64)
-        origins = np.array([book.origin[i] for i in recs], dtype=np.int64)
-        tips = np.array([book.tip[i] for i in recs], dtype=np.int64)
-        fees = np.asarray(inclusion_fee(self._weights[codes], self._lengths[codes], ctx.fee_multiplier,
-                                        self.fee_params), dtype=np.int64)
-        paid = self._charge(origins, fees, tips, ctx)
-        paused = (self.filter.paused(codes, np.full(codes.size, ctx.t_authored)) if self.filter.active
-                  else np.zeros(codes.size, dtype=bool))
+        code_of_rec, origin_of_rec = book.code, book.origin
+        code_list = [code_of_rec[i] for i in recs]
+        tip_list = [book.tip[i] for i in recs]
+        codes = np.array(code_list, dtype=np.int64)
+        fees = np.array(self._fees_of(code_list, ctx.fee_multiplier), dtype=np.int64)
+        tips = np.array(tip_list, dtype=np.int64)
+        paid = self._charge(np.array([origin_of_rec[i] for i in recs], dtype=np.int64), fees, tips, ctx,
+                            any_tip=any(tip_list)).tolist()
+        paused = (self.filter.paused(codes, np.full(codes.size, ctx.t_authored)).tolist() if self.filter.active
+                  else None)
+        handler = self._handler
         for k, i in enumerate(recs):
-            code = int(codes[k])
+            code = code_list[k]
             if not paid[k]:
                 self.failed_payment[code] += 1
                 self.n_failed += 1
                 self._settle(i, "Payment", ctx)
                 continue
-            if paused[k]:
+            if paused is not None and paused[k]:
                 self.failed_paused[code] += 1
                 self.n_failed += 1
                 self._settle(i, "CallFiltered", ctx)
                 continue
-            pallet = self._handler.get(code)
+            pallet = handler.get(code)
             error = "NoPallet" if pallet is None else pallet.dispatch(SHORT_NAMES[code], i, ctx)
             if error is None:
                 self.ok[code] += 1
-            else:
-                self.failed_dispatch[code] += 1
-                self.n_failed += 1
+                book.settle(i, None, ctx.block_id, ctx.t)
+                continue
+            self.failed_dispatch[code] += 1
+            self.n_failed += 1
             self._settle(i, error, ctx)
-        return int(fees.sum()), int(tips.sum())
+        return int(fees.sum()), sum(tip_list)
+
+    def _fees_of(self, code_list: list[int], multiplier: float) -> list[int]:
+        """Inclusion fee of each call (by code) at ``multiplier``: one ``inclusion_fee`` per distinct code —
+        its Python-number path, the array path's very float operations — kept while the multiplier holds."""
+        if multiplier != self._fee_multiplier:
+            self._fee_cache = {}
+            self._fee_multiplier = multiplier
+        cache = self._fee_cache
+        out = []
+        for c in code_list:
+            fee = cache.get(c)
+            if fee is None:
+                fee = cache[c] = int(inclusion_fee(self._weight_list[c], self._length_list[c], multiplier,
+                                                   self.fee_params))
+            out.append(fee)
+        return out
 
     def _settle(self, record: int, error: str | None, ctx: BlockContext) -> None:
         """Record a market call's outcome; a failure is announced as an ``ExtrinsicFailed`` event."""
@@ -203,14 +236,18 @@ class Runtime:
             self.events.emit("ExtrinsicFailed", record=record, call=SHORT_NAMES[self.book.code[record]],
                              origin=self.book.origin[record], error=error, t=ctx.t)
 
-    def _charge(self, accounts: np.ndarray, fees: np.ndarray, tips: np.ndarray, ctx: BlockContext) -> np.ndarray:
+    def _charge(self, accounts: np.ndarray, fees: np.ndarray, tips: np.ndarray, ctx: BlockContext, *,
+                any_tip: bool = True) -> np.ndarray:
         """Each account pays its fee (treasury/burn, keep-alive) in one ordered batch, then the tip of every
         call whose fee was paid goes to the block author; returns which fees were paid."""
         if self.economy is None:
             return np.ones(accounts.size, dtype=bool)
         led = self.economy.ledger
-        paid, moved = led.apply(OP_FEE, accounts, -1, fees, self._ppb, keep_alive=True)
+        paid, moved = led.apply_prepared(_FEE_OP, accounts, _NO_ACCOUNT, fees, self._ppb_arr, _KEEP_ALIVE,
+                                          escrow_locks=False)
         self.fees_charged += int(moved.sum())
+        if not any_tip:
+            return paid
         tipped = paid & (tips > 0)
         if tipped.any() and ctx.author_account >= 0:
             _, moved = led.apply(OP_TRANSFER, accounts[tipped], ctx.author_account, tips[tipped], keep_alive=True)
@@ -245,13 +282,18 @@ class Runtime:
         eco = self.economy
         bg = eco.background_account
         author = ctx.author_account
-        ok, _ = eco.ledger.apply(_BACKGROUND_OPS, np.array([bg, bg]), np.array([-1, author]),
-                                 np.array([fees, tips]), np.array([self._ppb, -1]), keep_alive=True)
-        if ok[0]:
+        if self._bg_from is None or self._bg_from[0] != bg:
+            self._bg_from = np.array([bg, bg], dtype=np.int64)
+        self._bg_to[1] = author
+        amounts = np.array([fees, tips], dtype=np.int64)
+        ok, _ = eco.ledger.apply_prepared(_BACKGROUND_OPS, self._bg_from, self._bg_to, amounts,
+                                          self._bg_aux, _KEEP_ALIVE, escrow_locks=False)
+        fee_ok, tip_ok = ok.tolist()
+        if fee_ok:
             self.fees_charged += fees
-        if ok[1]:
+        if tip_ok:
             self.tips_paid += tips
-        return bool(ok[0])
+        return fee_ok
 
     # --- reporting -----------------------------------------------------------------------------------
     def totals(self) -> dict[str, dict[str, int]]:

@@ -59,12 +59,12 @@ class Auction:
         """Batches cleared so far."""
 
     def dispatch(self, call: str, record: int, ctx: BlockContext) -> str | None:
-        origin = self.book.origin[record]
-        a = self.book.args[record]
-        if call == "post_task":  # created when the requester first submitted it (before any resubmission)
-            first = self.book.first[record]
-            return self._post(origin, a, self.book.t_submit[first], first, ctx)
-        return self._bid(origin, a[0], a[1], ctx)
+        book = self.book
+        a = book.args[record]
+        if call == "submit_bid":
+            return self._bid(book.origin[record], a[0], a[1], ctx)
+        first = book.first[record]  # a task is created when its requester first submitted it (resubmissions)
+        return self._post(book.origin[record], a, book.t_submit[first], first, ctx)
 
     def _post(self, origin: int, a: tuple[int, ...], t_created: float, record: int, ctx: BlockContext
               ) -> str | None:
@@ -83,20 +83,20 @@ class Auction:
 
     def _bid(self, origin: int, task: int, cost: int, ctx: BlockContext) -> str | None:
         tb = self.tasks
-        if not tb.exists(task):
+        if not 0 <= task < len(tb.status):
             return "UnknownTask"
         if tb.status[task] != OPEN or ctx.number > tb.close_block[task]:
             return "BidWindowClosed"
         if origin == tb.requester[task]:
             return "BadOrigin"
-        if not self.registry.is_active(origin):
-            return "NotRegistered"
-        if not self.registry.is_verified(origin, tb.capability[task]):
-            return "NotVerified"
-        err = self.staking.may_bid(origin, tb.budget[task])
+        err = self.registry.credential_error(origin, tb.capability[task])
         if err:
             return err
-        if cost <= 0 or cost > tb.budget[task]:
+        budget = tb.budget[task]
+        err = self.staking.may_bid(origin, budget)
+        if err:
+            return err
+        if cost <= 0 or cost > budget:
             return "BadAmount"
         tb.bids[task][origin] = cost
         return None
@@ -139,7 +139,7 @@ class Auction:
         q = linear_quality(self.reputation.score(agents, ctx.t), self.q_min)
         values = q[:, None] * budgets[None, :]
         out = self.mechanism(values, costs)
-        won = {int(out.task_of_agent[i]): i for i in range(len(bidders)) if out.task_of_agent[i] >= 0}
+        won = {j: i for i, j in enumerate(out.task_of_agent.tolist()) if j >= 0}
         for j, k in enumerate(task_ids):
             i = won.get(j)
             if i is None:

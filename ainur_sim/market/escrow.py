@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ainur_sim.chain.balances import OP_FEE, PERBILL, Ledger, perbill_of, share_to_ppb
+from ainur_sim.chain.balances import OP_FEE, PERBILL, Ledger, perbill_int, share_to_ppb
 from ainur_sim.chain.events import EventBus
 from ainur_sim.chain.extrinsics import CallBook
 from ainur_sim.chain.runtime import BlockContext
@@ -88,6 +88,7 @@ class Escrow:
         self.reputation = reputation
         self.p = params
         self.rng = rng
+        self._fee_ppb = share_to_ppb(params.protocol_fee_share)
         self.disputes: dict[int, Dispute] = {}
         self._feedback: list[tuple[int, float, int]] = []  # (worker, outcome, requester) of this block
         self.protocol_fees = 0
@@ -192,11 +193,12 @@ class Escrow:
         per block: reputation changes take effect from the next block's clearing)."""
         if not self._feedback:
             return
-        fb = np.array(self._feedback)
+        fb = self._feedback
         self._feedback = []
-        workers, raters = fb[:, 0].astype(np.int64), fb[:, 2].astype(np.int64)
-        self.reputation.ensure(int(max(workers.max(), raters.max())) + 1)
-        self.reputation.record(workers, fb[:, 1], t, raters=raters)
+        worker_list, rater_list = [w for w, _, _ in fb], [r for _, _, r in fb]
+        self.reputation.ensure(max(max(worker_list), max(rater_list)) + 1)
+        self.reputation.record(np.array(worker_list, dtype=np.int64), np.array([x for _, x, _ in fb]), t,
+                               raters=np.array(rater_list, dtype=np.int64))
 
     # --- settlement ----------------------------------------------------------------------------------
     def _pay_worker(self, task: int, status: str, ctx: BlockContext) -> None:
@@ -204,7 +206,7 @@ class Escrow:
         worker, pay = tb.winner[task], tb.payment[task]
         if pay and not self.ledger.escrow_release(worker, tb.requester[task], pay, task)[0]:  # pragma: no cover
             raise RuntimeError(f"escrow of task {task} short of its payment")
-        fee = int(perbill_of(pay, share_to_ppb(self.p.protocol_fee_share)))
+        fee = perbill_int(pay, self._fee_ppb)
         if fee and self.ledger.apply(OP_FEE, worker, -1, fee, PERBILL)[0][0]:
             self.protocol_fees += fee
         self.settled_value += pay

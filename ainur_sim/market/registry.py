@@ -62,6 +62,14 @@ class Registry:
         d = self.did(account)
         return d.status == ACTIVE and bool(d.verified >> capability & 1)
 
+    def credential_error(self, account: int, capability: int) -> str | None:
+        """Why ``account`` may not act on ``capability``: ``NotRegistered`` (no active DID), ``NotVerified``
+        (no credential for it), or None (``is_active`` and ``is_verified`` in one lookup)."""
+        d = self.dids.get(account)
+        if d is None or d.status != ACTIVE:
+            return "NotRegistered"
+        return None if d.verified >> capability & 1 else "NotVerified"
+
     def n_verified(self) -> int:
         """Active DIDs with at least one capability credential."""
         return sum(1 for d in self.dids.values() if d.status == ACTIVE and d.verified)

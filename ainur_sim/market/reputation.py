@@ -190,6 +190,8 @@ class BetaReputation:
         weights: np.ndarray | None = None,
         raters: np.ndarray | None = None,
     ) -> None:
+        if weights is None and self._record_few(agents, outcomes):
+            return
         a, x, w = _events(agents, outcomes, weights, self._n)
         if a.size == 0:
             return
@@ -205,6 +207,25 @@ class BetaReputation:
         decay = np.power(lam, after.astype(np.float64))
         np.add.at(self._r, a, decay * w * x)
         np.add.at(self._s, a, decay * w * (1.0 - x))
+
+    def _record_few(self, agents: object, outcomes: object) -> bool:
+        """``record`` of a few unit-weight events of distinct agents (a block's settlements), in Python
+        floats: each agent's ``r·λ + x`` and ``s·λ + (1 − x)`` are the very products and sums the batch path
+        forms (``λ^1 = λ``, ``λ^0 = 1``). Returns False (nothing done) where the batch path must decide."""
+        if not (type(agents) is np.ndarray and type(outcomes) is np.ndarray and agents.dtype == np.int64
+                and outcomes.dtype == np.float64 and agents.ndim == 1 and agents.shape == outcomes.shape
+                and 0 < agents.shape[0] <= 16):
+            return False
+        al = agents.tolist()
+        xl = outcomes.tolist()
+        n = self._n
+        if len(set(al)) != len(al) or not all(0 <= i < n for i in al) or not all(0.0 <= x <= 1.0 for x in xl):
+            return False  # repeats, or invalid input (the batch path raises)
+        lam, r, s = self.forgetting, self._r, self._s
+        for i, x in zip(al, xl, strict=True):
+            r[i] = r[i] * lam + x
+            s[i] = s[i] * lam + (1.0 - x)
+        return True
 
     def reset(self, agents: np.ndarray) -> None:
         a = _agent_ids(np.asarray(agents), self._n)

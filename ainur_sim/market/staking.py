@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from ainur_sim.chain.balances import Ledger, perbill_of, share_to_ppb
+from ainur_sim.chain.balances import Ledger, perbill_int, share_to_ppb
 from ainur_sim.chain.events import EventBus
 from ainur_sim.chain.extrinsics import CallBook
 from ainur_sim.chain.runtime import BlockContext
@@ -22,7 +22,7 @@ from ainur_sim.chain.runtime import BlockContext
 
 def slash_amount(payment: int, share: float) -> int:
     """The slash for a task paid ``payment`` base units at ``share`` of it (Perbill, rounded down)."""
-    return int(perbill_of(int(payment), share_to_ppb(share)))
+    return perbill_int(int(payment), share_to_ppb(share))
 
 
 class Staking:
@@ -46,7 +46,7 @@ class Staking:
         """Base units slashed from workers so far."""
 
     def stake_of(self, account: int) -> int:
-        return int(self.ledger.staked[account]) if 0 <= account < self.ledger.n_accounts else 0
+        return self.ledger.staked_of(account)
 
     def may_bid(self, account: int, budget: int) -> str | None:
         """None if ``account``'s stake lets it bid on a task of ``budget``, else the error name."""

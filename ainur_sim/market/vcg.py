@@ -386,6 +386,10 @@ def market_arrays(values: np.ndarray | float, costs: np.ndarray) -> tuple[np.nda
     if not np.isfinite(v).all():
         index = tuple(int(x) for x in np.argwhere(~np.isfinite(v))[0])
         raise ValueError(f"values must be finite; values{list(index)} = {v[index]}")
+    if v.shape == c.shape:  # already full size: a read-only view, as broadcast_to would give (cheaper)
+        v = v.view()
+        v.flags.writeable = False
+        return v, c
     try:
         v = np.broadcast_to(v, c.shape)
     except ValueError:
