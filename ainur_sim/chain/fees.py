@@ -364,23 +364,48 @@ def priority(tip, weight_s, length_bytes, operational, final_fee, limits: BlockL
     final_fee · 5 · max_per_block for Operational calls. As in Substrate the weight bound is the whole
     block's ``max_weight_s`` and the length bound the class's (Normal: 75 % of 5 MiB, Operational: all):
     tip per unit of the scarcer resource, so at equal tip smaller transactions rank first.
-    Saturates at int64 max (Substrate: u64).
+    Saturates at int64 max (Substrate: u64). Arguments broadcast against each other; one Numba pass over
+    the rows (the pool prices every mixed batch of market and background calls with it, once per slot).
     """
-    tip_a = np.asarray(tip, dtype=np.int64)
-    fee_a = np.asarray(final_fee, dtype=np.int64)
-    op = np.asarray(operational, dtype=bool)
-    max_block_ps = round(limits.max_weight_s * WEIGHT_PER_SECOND)
-    w_ps = np.clip(np.rint(np.asarray(weight_s, dtype=np.float64) * WEIGHT_PER_SECOND), 1, max_block_ps)
-    max_len = np.where(op, limits.max_length_bytes, limits.normal_max_length_bytes).astype(np.int64)
-    length = np.clip(np.asarray(length_bytes, dtype=np.int64), 1, max_len)
-    per_block = np.minimum(np.int64(max_block_ps) // w_ps.astype(np.int64), max_len // length)
+    args = (np.asarray(tip, dtype=np.int64), np.asarray(weight_s, dtype=np.float64),
+            np.asarray(length_bytes, dtype=np.int64), np.asarray(operational, dtype=bool),
+            np.asarray(final_fee, dtype=np.int64))
+    shape = args[0].shape
+    if any(a.shape != shape for a in args):
+        args = np.broadcast_arrays(*args)
+        shape = args[0].shape
+    out = _priority_rows(*(np.ascontiguousarray(a).reshape(-1) for a in args),
+                         round(limits.max_weight_s * WEIGHT_PER_SECOND), limits.max_length_bytes,
+                         limits.normal_max_length_bytes)
+    return out.reshape(shape)
 
-    with np.errstate(over="ignore"):
-        scaled_tip = _sat_mul(tip_a + 1, per_block)
-        virtual_tip = _sat_mul(_sat_mul(fee_a, np.int64(OPERATIONAL_FEE_MULTIPLIER)), per_block)
-        overflows = _sat_add_overflows(scaled_tip, virtual_tip)
-        with_virtual = np.where(overflows, _INT64_MAX, scaled_tip + virtual_tip)
-    return np.where(op, with_virtual, scaled_tip).astype(np.int64)
+
+@numba.njit(cache=True)
+def _sat_mul_1(a: int, b: int) -> int:
+    """a · b for non-negative int64, saturating at int64 max (the scalar form of :func:`_sat_mul`)."""
+    if float(a) * float(b) >= float(_INT64_MAX):
+        return _INT64_MAX
+    return a * b
+
+
+@numba.njit(cache=True)
+def _priority_rows(tip: np.ndarray, weight_s: np.ndarray, length: np.ndarray, operational: np.ndarray,
+                   fee: np.ndarray, max_block_ps: int, max_length: int, normal_max_length: int) -> np.ndarray:
+    """:func:`priority` over equal-length 1-D rows (the same integer and float steps, row by row)."""
+    out = np.empty(tip.shape[0], dtype=np.int64)
+    for i in range(tip.shape[0]):
+        w = np.rint(weight_s[i] * WEIGHT_PER_SECOND)
+        w = min(max(w, 1.0), float(max_block_ps))
+        max_len = max_length if operational[i] else normal_max_length
+        n = min(max(length[i], 1), max_len)
+        per_block = min(max_block_ps // np.int64(w), max_len // n)
+        scaled = _sat_mul_1(tip[i] + 1, per_block)
+        if operational[i]:
+            virtual = _sat_mul_1(_sat_mul_1(fee[i], OPERATIONAL_FEE_MULTIPLIER), per_block)
+            out[i] = _INT64_MAX if scaled > _INT64_MAX - virtual else scaled + virtual
+        else:
+            out[i] = scaled
+    return out
 
 
 def _sat_mul(a, b) -> np.ndarray:
@@ -390,6 +415,3 @@ def _sat_mul(a, b) -> np.ndarray:
     overflow = a.astype(np.float64) * b.astype(np.float64) >= float(_INT64_MAX)
     return np.where(overflow, _INT64_MAX, a * b)
 
-
-def _sat_add_overflows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a > _INT64_MAX - b

@@ -165,6 +165,47 @@ def test_priority_orders_like_substrate():
     assert priority(2**62, 1e-9, 1, True, 2**62, limits) == np.iinfo(np.int64).max
 
 
+def _priority_numpy(tip, weight_s, length_bytes, operational, final_fee, limits):
+    """The array-at-a-time reference of ``fees.priority`` (its implementation before the Numba kernel)."""
+    big = np.iinfo(np.int64).max
+
+    def sat_mul(a, b):
+        a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+        return np.where(a.astype(np.float64) * b.astype(np.float64) >= float(big), big, a * b)
+
+    tip_a, fee_a = np.asarray(tip, dtype=np.int64), np.asarray(final_fee, dtype=np.int64)
+    op = np.asarray(operational, dtype=bool)
+    max_block_ps = round(limits.max_weight_s * 10**12)
+    w_ps = np.clip(np.rint(np.asarray(weight_s, dtype=np.float64) * 10**12), 1, max_block_ps)
+    max_len = np.where(op, limits.max_length_bytes, limits.normal_max_length_bytes).astype(np.int64)
+    length = np.clip(np.asarray(length_bytes, dtype=np.int64), 1, max_len)
+    per_block = np.minimum(np.int64(max_block_ps) // w_ps.astype(np.int64), max_len // length)
+    with np.errstate(over="ignore"):
+        scaled = sat_mul(tip_a + 1, per_block)
+        virtual = sat_mul(sat_mul(fee_a, 5), per_block)
+        summed = np.where(scaled > big - virtual, big, scaled + virtual)
+    return np.where(op, summed, scaled).astype(np.int64)
+
+
+@pytest.mark.parametrize("limits", [BlockLimits(), SUBSTRATE_DEFAULT_LIMITS])
+def test_priority_kernel_equals_the_array_formula(limits):
+    """Random rows over the whole range (tiny and block-sized weights, zero to saturating tips and fees,
+    lengths beyond the class limit, both classes) and broadcast scalars: bit for bit the same."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    tip = np.where(rng.random(n) < 0.5, 0, rng.integers(0, 2**63 - 2, n, dtype=np.int64) >> rng.integers(0, 63, n))
+    weight = np.concatenate([rng.uniform(0, 2.5, n // 2), 10.0 ** rng.uniform(-13, 0.5, n - n // 2)])
+    length = rng.integers(0, 6 * 1024 * 1024, n) >> rng.integers(0, 20, n)
+    op = rng.random(n) < 0.3
+    fee = rng.integers(0, 2**63 - 2, n, dtype=np.int64) >> rng.integers(0, 63, n)
+    got = priority(tip, weight, length, op, fee, limits)
+    assert got.dtype == np.int64 and np.array_equal(got, _priority_numpy(tip, weight, length, op, fee, limits))
+    assert (got == np.iinfo(np.int64).max).any()                 # saturation is exercised
+    for args in ((5, weight[:7], 140, False, fee[:7]), (tip[:3], 2.4e-4, length[:3], op[:3], 10**9)):
+        assert np.array_equal(priority(*args, limits), _priority_numpy(*args, limits))
+    assert priority(0, 2.4e-4, 140, False, 0, limits).shape == ()
+
+
 def test_block_limits_and_tps_ceiling():
     limits = BlockLimits()
     assert limits.normal_max_weight_s == 1.5
