@@ -260,6 +260,19 @@ def theory(cfg: Config) -> dict[str, float]:
     return th
 
 
+def loss_beyond_deposits(per_arm: dict[str, dict[str, float]]) -> float:
+    """Paired (same seed): the whitewashers' net earnings per attacker-hour in ``forfeit`` minus in ``beta``,
+    plus the arm's declared deposit (``FORFEIT``'s 50 tokens, not the run's config) times their re-entries
+    per attacker-hour in ``forfeit``: what leaving costs them beyond one forfeited deposit per re-entry.
+    0 when the two arms run the same paths and each exit forfeits exactly the declared deposit; a refund
+    (e.g. ``deposit_refund_share=1``) makes it +50 × re-entries per hour."""
+    f, b = per_arm["forfeit"], per_arm["beta"]
+    declared = float(FORFEIT["market.registry.did_deposit_tokens"]) * (
+        1.0 - float(FORFEIT["market.registry.deposit_refund_share"]))
+    return (f["whitewash_net_per_hour"] - b["whitewash_net_per_hour"]
+            + declared * f["whitewash_reentries_per_hour"])
+
+
 def measure(size: str, seeds: Sequence[int], overrides: Sequence[str] = (),
             arms: Sequence[str] = tuple(ARMS)) -> dict[str, list[float]]:
     """Per-seed values of every metric (control, ``arms`` and the paired differences between them)."""
@@ -281,6 +294,8 @@ def measure(size: str, seeds: Sequence[int], overrides: Sequence[str] = (),
         for name, (a, b, metric) in DIFFERENCES.items():
             if a in per_arm and b in per_arm:
                 values[name].append(per_arm[a][metric] - per_arm[b][metric])
+        if "forfeit" in per_arm and "beta" in per_arm:
+            values["forfeit_whitewash_loss_beyond_deposits_per_hour"].append(loss_beyond_deposits(per_arm))
     return dict(values)
 
 
