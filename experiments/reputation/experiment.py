@@ -7,8 +7,9 @@ same worker identities attack (a tenth each: ``on_off``, ``whitewash``, ``camouf
 first from the run's stream, so with the same seed the arms and the control hold *the same workers*; an
 attacker's wins are compared with what the same identities won behaving honestly in the control. Every
 value is measured from the runs' tables (``tasks``, ``agents``); the theory column holds the few closed
-forms (see README.md). The deposit arms (``no_deposits``, ``forfeit``) are also measured in tokens: the
-whitewashers' net earnings from the ledger's end state, against the same identities' in the control.
+forms (see README.md). The deposit arms (``no_deposits``, ``forfeit``), ``beta`` and ``beta_closed`` are
+also measured in tokens (``DEPOSIT_ARMS``): the whitewashers' net earnings from the ledger's end state,
+against the same identities' in the control.
 
 ``run(size, seeds, overrides=())``: ``overrides`` are extra Hydra overrides appended to every run, the
 control included (e.g. ``["market.reputation.q_min=1"]``) — the way to check that a wrong model fails.
