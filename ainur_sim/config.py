@@ -332,6 +332,7 @@ class RegistryConfig:
     """DID registry: deposits, capability verification, anti-whitewashing."""
 
     did_deposit_tokens: float = 10.0  # reserved while the DID is active; refunded on deactivation
+    deposit_refund_share: float = 1.0  # share of the remaining deposit refunded on deactivation (rest → treasury)
     verification_delay_s: float = 120.0  # verifier's delay before issuing a capability credential
     verification_failure_prob: float = 0.05  # a verification that fails (no credential)
     allow_reregistration: bool = False  # False: a deactivated DID's owner cannot register again
@@ -621,6 +622,7 @@ RANGES: dict[str, Range] = {
     "economics.background_tokens": Range(0, 9e6),
     "economics.validator_bond_tokens": Range(0, 1e6),
     "market.registry.did_deposit_tokens": Range(0, 1e6),
+    "market.registry.deposit_refund_share": Range(0, 1),
     "market.registry.verification_delay_s": Range(0, 30 * 86400),
     "market.registry.verification_failure_prob": Range(0, 1),
     "market.registry.verifier_tokens": Range(0, 1e6),

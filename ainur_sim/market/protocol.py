@@ -69,7 +69,8 @@ class Market:
         tasks = TaskBook()
         rep = reputation_model(cfg)
         registry = Registry(ledger, book, events, deposit=tokens(m.registry.did_deposit_tokens), verifier=verifier,
-                            allow_reregistration=m.registry.allow_reregistration)
+                            allow_reregistration=m.registry.allow_reregistration,
+                            refund_share=m.registry.deposit_refund_share)
         staking = Staking(ledger, book, events, min_stake=tokens(m.staking.min_stake_tokens),
                           max_value_per_stake=m.staking.max_value_per_stake, fallback=registry.slash_deposit)
         auction = Auction(ledger, book, events, tasks, registry=registry, staking=staking, reputation=rep,

@@ -6,7 +6,9 @@ Calls (origin = the caller's account; arguments are the record's integers):
   Errors: ``AlreadyRegistered`` (active DID), ``Deactivated`` (the account's DID was deactivated and
   ``allow_reregistration`` is off — the anti-whitewashing knob), ``InsufficientBalance``.
 * ``update_did()`` — touch the DID document. Errors: ``NotRegistered``.
-* ``deactivate_did()`` — unreserve what is left of the deposit, drop all credentials. Errors: ``NotRegistered``.
+* ``deactivate_did()`` — unreserve ⌊``refund_share`` × what is left of the deposit⌋ and slash the rest from
+  reserve to the treasury (``refund_share`` = 1: the whole deposit comes back; 0: leaving forfeits it, so
+  every re-entry of a whitewasher costs a deposit), drop all credentials. Errors: ``NotRegistered``.
 * ``issue_credential(a0 = subject, a1 = capability index)`` / ``revoke_credential(a0, a1)`` — by the
   verifier only (``BadOrigin`` otherwise); the subject must have an active DID (``NotRegistered``).
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ainur_sim.chain.balances import Ledger
+from ainur_sim.chain.balances import Ledger, perbill_of, share_to_ppb
 from ainur_sim.chain.events import EventBus
 from ainur_sim.chain.extrinsics import CallBook
 from ainur_sim.chain.runtime import BlockContext
@@ -41,13 +43,17 @@ class Registry:
     calls = ("register_agent", "update_did", "deactivate_did", "issue_credential", "revoke_credential")
 
     def __init__(self, ledger: Ledger, book: CallBook, events: EventBus, *, deposit: int, verifier: int,
-                 allow_reregistration: bool) -> None:
+                 allow_reregistration: bool, refund_share: float = 1.0) -> None:
         self.ledger = ledger
         self.book = book
         self.events = events
         self.deposit = int(deposit)
         self.verifier = int(verifier)
         self.allow_reregistration = allow_reregistration
+        self.refund_ppb = share_to_ppb(refund_share)
+        """Share of the remaining deposit unreserved on deactivation, parts per billion (Perbill)."""
+        self.forfeited = 0
+        """Base units of DID deposits forfeited to the treasury on deactivation so far."""
         self.dids: dict[int, Did] = {}
 
     def did(self, account: int) -> Did:
@@ -102,8 +108,11 @@ class Registry:
         if d.status != ACTIVE:
             return "NotRegistered"
         held = min(d.deposit, int(self.ledger.reserved[origin]))
-        if held and not self.ledger.unreserve(origin, held)[0]:  # pragma: no cover - held ≤ reserved
+        refund = int(perbill_of(held, self.refund_ppb))
+        if refund and not self.ledger.unreserve(origin, refund)[0]:  # pragma: no cover - refund ≤ reserved
             return "InsufficientBalance"
+        if held > refund:
+            self.forfeited += int(self.ledger.slash(origin, held - refund, from_="reserved")[0])
         d.status, d.deposit, d.verified = DEACTIVATED, 0, 0
         self.events.emit("DidDeactivated", account=origin, t=ctx.t)
         return None

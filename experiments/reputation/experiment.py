@@ -1,13 +1,15 @@
 """Reputation robustness: on-off, whitewashing and camouflage workers against beta, EMA and EigenTrust
-reputation, with re-registration open and closed.
+reputation, with re-registration open and closed, and with and without deposits.
 
-One market per seed, run five times: an all-truthful **control** and four **arms** in which 30 % of the
+One market per seed, run seven times: an all-truthful **control** and six **arms** in which 30 % of the
 same worker identities attack (a tenth each: ``on_off``, ``whitewash``, ``camouflage``; see
 ``agents/strategies.py``). The population's draws (capabilities, costs, qualities, joining times) come
 first from the run's stream, so with the same seed the arms and the control hold *the same workers*; an
 attacker's wins are compared with what the same identities won behaving honestly in the control. Every
 value is measured from the runs' tables (``tasks``, ``agents``); the theory column holds the few closed
-forms (see README.md).
+forms (see README.md). The deposit arms (``no_deposits``, ``forfeit``), ``beta`` and ``beta_closed`` are
+also measured in tokens (``DEPOSIT_ARMS``): the whitewashers' net earnings from the ledger's end state,
+against the same identities' in the control.
 
 ``run(size, seeds, overrides=())``: ``overrides`` are extra Hydra overrides appended to every run, the
 control included (e.g. ``["market.reputation.q_min=1"]``) — the way to check that a wrong model fails.
@@ -52,6 +54,25 @@ BASE = (
 ATTACK_MIX = {"truthful": 0.7, "on_off": 0.1, "whitewash": 0.1, "camouflage": 0.1}
 CONTROL_MIX = {"truthful": 1.0}
 
+#: Deposits off: no DID deposit, no slashing, no stake rule, so leaving, re-entering and cheating cost
+#: nothing but the reputation. ``min_stake`` = 0 and ``max_value_per_stake`` = 10^6 make the bidding rule
+#: (stake ≥ min_stake, budget ≤ max_value_per_stake × stake) never bind. The stake itself stays (200
+#: tokens; nothing takes it but the loser-pays dispute fee of 1 token): it is never topped up, so a tiny
+#: stake would be emptied by the first slash or dispute fee and, with budget ≤ k × 0 = 0, bar the worker
+#: from bidding for good — a ban, not "no deposit".
+NO_DEPOSITS: dict[str, object] = {"market.registry.did_deposit_tokens": 0.0,
+                                  "market.staking.slash_non_delivery": 0.0,
+                                  "market.staking.slash_dispute_loss": 0.0,
+                                  "market.staking.min_stake_tokens": 0.0,
+                                  "market.staking.max_value_per_stake": 1e6}
+#: Deposits that bind: a 50-token DID deposit (5 × the default) that is forfeited to the treasury on
+#: ``deactivate_did`` (``deposit_refund_share`` = 0): every whitewash re-entry costs 50 tokens.
+FORFEIT: dict[str, object] = {"market.registry.did_deposit_tokens": 50.0,
+                              "market.registry.deposit_refund_share": 0.0}
+#: Arms measured in tokens too (the whitewashers' net earnings, the requesters' extra bad tasks per hour);
+#: ``beta_closed`` is the cheater that cannot re-enter, the yardstick for what a re-entry is worth.
+DEPOSIT_ARMS = ("beta", "no_deposits", "forfeit", "beta_closed")
+
 #: The arms: config keys set on top of BASE (dotted path → value). ``ema`` keeps its default half-life
 #: of 7 days: over a run of hours it forgets nothing (2^(−4 h / 168 h) = 0.98), so beta (λ = 0.98 per
 #: event) against ema is "forgetting" against "none" at the attacks' time scale.
@@ -60,6 +81,8 @@ ARMS: dict[str, dict[str, object]] = {
     "ema": {"market.reputation.model": "ema"},
     "eigentrust": {"market.reputation.model": "eigentrust"},
     "beta_closed": {"market.registry.allow_reregistration": False},
+    "no_deposits": NO_DEPOSITS,
+    "forfeit": FORFEIT,
 }
 CONTROL = "control"
 
@@ -81,6 +104,11 @@ DIFFERENCES: dict[str, tuple[str, str, str]] = {
     "diff_closed_minus_open_whitewash_win_ratio": ("beta_closed", "beta", "whitewash_win_ratio"),
     "diff_closed_minus_open_whitewash_bad_per_hour": ("beta_closed", "beta", "whitewash_bad_per_hour"),
     "diff_eigentrust_minus_beta_whitewash_reentries_per_hour": ("eigentrust", "beta", "whitewash_reentries_per_hour"),
+    "diff_forfeit_minus_beta_whitewash_net_per_hour": ("forfeit", "beta", "whitewash_net_per_hour"),
+    "diff_no_deposits_minus_beta_whitewash_net_per_hour": ("no_deposits", "beta", "whitewash_net_per_hour"),
+    "diff_forfeit_minus_beta_whitewash_reentries_per_hour": ("forfeit", "beta", "whitewash_reentries_per_hour"),
+    "diff_forfeit_minus_no_deposits_excess_bad_per_hour": ("forfeit", "no_deposits", "excess_bad_per_hour"),
+    "diff_open_minus_closed_whitewash_net_per_hour": ("beta", "beta_closed", "whitewash_net_per_hour"),
 }
 
 
@@ -125,19 +153,34 @@ def arm_config(base: Config, arm: str, overrides: Sequence[str] = ()) -> Config:
 @dataclass(frozen=True)
 class Outcomes:
     """One run's assigned tasks: ``won`` (every task with a winner) and ``ended`` (those in an end state,
-    with a ``bad`` flag), plus the workers' strategies and end-of-run reputations by identity."""
+    with a ``bad`` flag), plus the workers' strategies, end-of-run reputations and ``net`` earnings (base
+    units) by identity.
+
+    ``net`` = what the worker holds at the end — free balance + stake + the DID deposit it still holds —
+    minus its genesis endowment: payments received (net of the protocol fee) minus slashes, forfeited
+    deposits, lost-dispute fees and transaction fees. The deposit still held is the configured deposit if
+    the DID is active at the end (successful ``register_agent`` calls outnumber ``deactivate_did``), else 0;
+    exact unless a slash emptied the stake and took part of the deposit (the stake column shows it)."""
 
     won: pd.DataFrame
     ended: pd.DataFrame
     workers: pd.DataFrame
 
     @classmethod
-    def of(cls, res: RunResult) -> Outcomes:
+    def of(cls, res: RunResult, cfg: Config) -> Outcomes:
         t = res.tasks
         won = t[t["winner"] >= 0]
         ended = won[won["stage"].isin(ENDED)].copy()
         ended["bad"] = ended["stage"].isin(["failed", "disputed_lost"]) | (ended["quality"] < ended["threshold"])
         workers = res.agents[res.agents["kind"] == "worker"].set_index("agent_id")
+        calls = res.extra_tables["calls"]
+        ok = calls[calls["status"] == "ok"]
+        regs = ok.loc[ok["call"] == "registry.register_agent", "origin"].value_counts()
+        exits = ok.loc[ok["call"] == "registry.deactivate_did", "origin"].value_counts()
+        active = (regs.reindex(workers.index, fill_value=0) > exits.reindex(workers.index, fill_value=0))
+        held = active.astype(np.int64) * round(cfg.market.registry.did_deposit_tokens * TOKEN)
+        workers = workers.assign(
+            net=workers["balance"] + workers["stake"] + held - round(cfg.population.worker_tokens * TOKEN))
         return cls(won, ended, workers)
 
 
@@ -151,8 +194,9 @@ def off_phase(t: pd.Series, cfg: Config) -> pd.Series:
     return (t % (pop.on_period_s + pop.off_period_s)) >= pop.on_period_s
 
 
-def arm_metrics(arm: Outcomes, control: Outcomes, cfg: Config) -> dict[str, float]:
-    """The metrics of one attacked run against the control run of the same seed."""
+def arm_metrics(arm: Outcomes, control: Outcomes, cfg: Config, deposits: bool = False) -> dict[str, float]:
+    """The metrics of one attacked run against the control run of the same seed; ``deposits``: also the
+    token ones (whitewashers' net earnings, the requesters' extra bad tasks per hour)."""
     pop = cfg.population
     hours = (cfg.run_duration_s - pop.market_start_s) / 3600.0
     strategy = arm.workers["strategy"]
@@ -161,6 +205,8 @@ def arm_metrics(arm: Outcomes, control: Outcomes, cfg: Config) -> dict[str, floa
         "excess_bad_share": float(arm.ended["bad"].mean() - control.ended["bad"].mean()),
         "bad_share": float(arm.ended["bad"].mean()),
     }
+    if deposits:
+        out["excess_bad_per_hour"] = float((arm.ended["bad"].sum() - control.ended["bad"].sum()) / hours)
     for s in ATTACKS:
         ids = strategy.index[strategy == s]
         n = len(ids)
@@ -175,6 +221,10 @@ def arm_metrics(arm: Outcomes, control: Outcomes, cfg: Config) -> dict[str, floa
             out["on_off_off_win_ratio"] = _ratio((mine & off).sum(), (twin & off_twin).sum())
         if s == "whitewash":
             out["whitewash_reentries_per_hour"] = float((arm.workers.loc[ids, "registrations"] - 1).sum() / n / hours)
+            if deposits:
+                out["whitewash_net_per_hour"] = float(arm.workers.loc[ids, "net"].sum() / TOKEN / n / hours)
+                out["whitewash_net_minus_twin_per_hour"] = float(
+                    (arm.workers.loc[ids, "net"].sum() - control.workers.loc[ids, "net"].sum()) / TOKEN / n / hours)
         if s == "camouflage":
             mine_ended = arm.ended[ended_mine]
             high = mine_ended["budget"] >= round(pop.camouflage_above_tokens * TOKEN)
@@ -196,38 +246,57 @@ def theory(cfg: Config) -> dict[str, float]:
       ``nd + (1 − nd)·β/(α + β)`` — what the share would be if the auction picked workers blind to quality;
     * camouflage, bad rate on tasks ≥ the threshold minus below it: ``(1 − nd)·(E[q] − E[q_low])``,
       q_low ~ Beta(2, 2) — the rule's effect, if wins were independent of the workers' qualities;
-    * beta_closed: no whitewasher can re-register, 0 re-entries.
+    * beta_closed: no whitewasher can re-register, 0 re-entries;
+    * forfeit − beta re-entries: 0 — the whitewash rule looks at the reputation only, never at the cost.
     """
     pop = cfg.population
     nd = pop.non_delivery_prob
     q = pop.quality_alpha / (pop.quality_alpha + pop.quality_beta)
     q_low = LOW_QUALITY_AB[0] / sum(LOW_QUALITY_AB)
     th = {metric_name(CONTROL, "bad_share"): nd + (1.0 - nd) * (1.0 - q),
-          metric_name("beta_closed", "whitewash_reentries_per_hour"): 0.0}
+          metric_name("beta_closed", "whitewash_reentries_per_hour"): 0.0,
+          "diff_forfeit_minus_beta_whitewash_reentries_per_hour": 0.0}
     for arm in ARMS:
         th[metric_name(arm, "camouflage_high_minus_low_bad_rate")] = (1.0 - nd) * (q - q_low)
     return th
 
 
-def measure(size: str, seeds: Sequence[int], overrides: Sequence[str] = ()) -> dict[str, list[float]]:
-    """Per-seed values of every metric (arms, control, and the paired differences)."""
+def loss_beyond_deposits(per_arm: dict[str, dict[str, float]]) -> float:
+    """Paired (same seed): the whitewashers' net earnings per attacker-hour in ``forfeit`` minus in ``beta``,
+    plus the arm's declared deposit (``FORFEIT``'s 50 tokens, not the run's config) times their re-entries
+    per attacker-hour in ``forfeit``: what leaving costs them beyond one forfeited deposit per re-entry.
+    0 when the two arms run the same paths and each exit forfeits exactly the declared deposit; a refund
+    (e.g. ``deposit_refund_share=1``) makes it +50 × re-entries per hour."""
+    f, b = per_arm["forfeit"], per_arm["beta"]
+    declared = float(FORFEIT["market.registry.did_deposit_tokens"]) * (
+        1.0 - float(FORFEIT["market.registry.deposit_refund_share"]))
+    return (f["whitewash_net_per_hour"] - b["whitewash_net_per_hour"]
+            + declared * f["whitewash_reentries_per_hour"])
+
+
+def measure(size: str, seeds: Sequence[int], overrides: Sequence[str] = (),
+            arms: Sequence[str] = tuple(ARMS)) -> dict[str, list[float]]:
+    """Per-seed values of every metric (control, ``arms`` and the paired differences between them)."""
     base = base_config(SIZES[size], overrides)
-    cfgs = {arm: arm_config(base, arm, overrides) for arm in (CONTROL, *ARMS)}
+    cfgs = {arm: arm_config(base, arm, overrides) for arm in (CONTROL, *arms)}
     values: dict[str, list[float]] = defaultdict(list)
     for seed in seeds:
         res = run_model(dataclasses.replace(cfgs[CONTROL], seed=seed))
-        control = Outcomes.of(res)
+        control = Outcomes.of(res, cfgs[CONTROL])
         for metric, v in control_metrics(control, res).items():
             values[metric_name(CONTROL, metric)].append(v)
         per_arm: dict[str, dict[str, float]] = {}
-        for arm in ARMS:
+        for arm in arms:
             res = run_model(dataclasses.replace(cfgs[arm], seed=seed))
-            per_arm[arm] = arm_metrics(Outcomes.of(res), control, cfgs[arm])
+            per_arm[arm] = arm_metrics(Outcomes.of(res, cfgs[arm]), control, cfgs[arm], arm in DEPOSIT_ARMS)
             per_arm[arm]["task_success_rate"] = float(res.kpis["task_success_rate"]["value"])
             for metric, v in per_arm[arm].items():
                 values[metric_name(arm, metric)].append(v)
         for name, (a, b, metric) in DIFFERENCES.items():
-            values[name].append(per_arm[a][metric] - per_arm[b][metric])
+            if a in per_arm and b in per_arm:
+                values[name].append(per_arm[a][metric] - per_arm[b][metric])
+        if "forfeit" in per_arm and "beta" in per_arm:
+            values["forfeit_whitewash_loss_beyond_deposits_per_hour"].append(loss_beyond_deposits(per_arm))
     return dict(values)
 
 
@@ -245,8 +314,9 @@ def run(size: str, seeds: list[int], overrides: Sequence[str] = ()) -> dict[str,
 def figure(results: dict[str, MetricResult], expected: dict[str, Expectation], path: Path) -> None:
     """Left: each attack's wins relative to the same identities behaving honestly (win ratio; 1 = the
     reputation system does not hold it back), per arm. Middle: bad tasks each attacker delivers per hour
-    (the requesters' loss). Right: the attackers' reputation minus the honest workers' at the end.
-    95 % CIs over seeds; grey bands = expected ± tolerance."""
+    (the requesters' loss). Third: the attackers' reputation minus the honest workers' at the end.
+    Right: the whitewashers' net earnings per hour in the deposit arms, and the same identities' when
+    honest (the control). 95 % CIs over seeds; grey bands = expected ± tolerance."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -256,10 +326,10 @@ def figure(results: dict[str, MetricResult], expected: dict[str, Expectation], p
     panels = (("win_ratio", "wins ÷ the same identities' wins when honest"),
               ("bad_per_hour", "bad tasks per attacker per hour"),
               ("reputation_gap", "reputation − honest workers' (end of run)"))
-    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.8))
+    fig, axes = plt.subplots(1, 4, figsize=(20.0, 4.8), gridspec_kw={"width_ratios": [3, 3, 3, 1.6]})
     x = np.arange(len(arms))
     width = 0.26
-    for ax, (metric, label) in zip(axes, panels, strict=True):
+    for ax, (metric, label) in zip(axes[:3], panels, strict=True):
         for k, s in enumerate(ATTACKS):
             xs = x + (k - 1) * width
             r = [results[metric_name(a, f"{s}_{metric}")] for a in arms]
@@ -279,6 +349,22 @@ def figure(results: dict[str, MetricResult], expected: dict[str, Expectation], p
         ax.set_ylabel(label)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
+    ax = axes[3]
+    dep = [a for a in DEPOSIT_ARMS if metric_name(a, "whitewash_net_per_hour") in results]
+    for k, a in enumerate(dep):
+        net = results[metric_name(a, "whitewash_net_per_hour")]
+        gap = results[metric_name(a, "whitewash_net_minus_twin_per_hour")]
+        for j, (mean, ci, lab) in enumerate(((net.mean, net.ci, "whitewashers"),
+                                             (net.mean - gap.mean, float("nan"), "same identities, honest"))):
+            ax.bar(k + (j - 0.5) * 0.4, mean, 0.36, color=f"C{1 + 2 * j}", alpha=0.8,
+                   label=lab if k == 0 else None, zorder=2)
+            if np.isfinite(ci):
+                ax.errorbar(k - 0.2, mean, yerr=ci, fmt="none", color="k", capsize=3, zorder=3)
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_xticks(np.arange(len(dep)), [a.replace("_", "\n") for a in dep])
+    ax.set_ylabel("net earnings per worker per hour (tokens)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
     n = max(r.n for r in results.values())
     fig.suptitle(f"Reputation robustness: on-off, whitewashing and camouflage workers (mean, 95 % CI over {n} seeds; "
                  "grey: expected ± tolerance)", fontsize=11)

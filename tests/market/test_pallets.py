@@ -254,6 +254,36 @@ def test_reregistration_follows_the_anti_whitewashing_knob():
         assert h.result(rec) == expected
 
 
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0])
+def test_deactivation_refunds_the_deposit_share_and_forfeits_the_rest(share):
+    """``deposit_refund_share``: ⌊share × deposit⌋ back to free, the rest from reserve to the treasury;
+    apart from the call's fee nothing else moves (no mint, no burn beyond the fee's)."""
+    h = _h(f"market.registry.deposit_refund_share={share}", "market.registry.did_deposit_tokens=7")
+    w = h.acc["w1"]
+    h.call("register_agent", w, 1)
+    h.block()
+    held = tokens(7)
+    assert int(h.ledger.reserved[w]) == held
+    free, treasury, burned = h.free(w), h.ledger.treasury, h.ledger.burned
+    others = [(h.free(a), int(h.ledger.reserved[a]), int(h.ledger.staked[a])) for a in h.accounts if a != w]
+    escrowed, staked = h.ledger.snapshot(0)["escrowed"], h.ledger.snapshot(0)["staked"]
+    rec = h.call("deactivate_did", w)
+    h.block()
+    assert h.result(rec) is None
+    fee = h.fee_of(rec)
+    fee_treasury = int(perbill_of(fee, share_to_ppb(0.8)))
+    refund = int(perbill_of(held, share_to_ppb(share)))
+    assert refund == {0.0: 0, 0.5: tokens(3.5), 1.0: held}[share]
+    assert int(h.ledger.reserved[w]) == 0
+    assert h.free(w) == free - fee + refund
+    assert h.ledger.treasury - treasury == fee_treasury + (held - refund)
+    assert h.market.registry.forfeited == held - refund
+    assert h.ledger.burned - burned == fee - fee_treasury
+    assert [(h.free(a), int(h.ledger.reserved[a]), int(h.ledger.staked[a]))
+            for a in h.accounts if a != w] == others
+    assert h.ledger.snapshot(0)["escrowed"] == escrowed and h.ledger.snapshot(0)["staked"] == staked
+
+
 def test_stake_is_locked_while_holding_a_task():
     h = _h()
     task, w, r = _assigned(h)
