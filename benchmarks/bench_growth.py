@@ -17,7 +17,9 @@ tps          ``load.tps`` 125 … 1,000 (below the ≈ 1,033 ceiling)    6 h, 10
 ============ ======================================================= =========================================
 
 (*) 1,000 validators bonded at the default 10,000 tokens would exceed the int64 ledger's 9 M-token genesis
-cap, so the validators curve bonds every validator with 1,000 tokens.
+cap, so the validators curve bonds every validator with 1,000 tokens; for the same reason the agents curve
+(no background load) endows the background account with 100,000 tokens, workers with 300 and requesters
+with 1,000 (≥ 6 times what a requester spends in the 3 h).
 
 Each point is the median wall time of ``--repeats`` runs (default 3) in one process after a warm-up
 (imports, Numba caches). The **exponent** of a curve is the least-squares slope of log(wall) against
@@ -77,7 +79,9 @@ CURVES: dict[str, Curve] = {c.name: c for c in (
     Curve("agents", "population.n_workers", (250, 500, 1_000, 2_000, 4_000), (100, 200, 400),
           ("scenario=baseline", "duration_s=10800", "api.enabled=false", "load.tps=0",
            "population.tasks_per_requester_hour=1", "population.market_start_s=900",
-           "population.onboarding_spread_s=600"), "workers (+ ½ as many requesters)"),
+           "population.onboarding_spread_s=600", "economics.background_tokens=100000",
+           "population.worker_tokens=300", "population.requester_tokens=1000"),
+          "workers (+ ½ as many requesters)"),
     Curve("tps", "load.tps", (125.0, 250.0, 500.0, 1_000.0), (125.0, 250.0, 500.0),
           ("scenario=baseline", "duration_s=21600", "api.enabled=false"), "offered tx/s"),
 )}
