@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -21,3 +22,15 @@ def write_section(section: str, text: str) -> None:
     else:
         new = current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
     RESULTS.write_text(new)
+
+
+def commit() -> str:
+    """Short commit of the repository, marked when the working tree has changes (for a figure's record)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, check=False,
+                                  cwd=RESULTS.parent).stdout.strip()
+        except OSError:
+            return ""
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return f"{head} + working tree" if git("status", "--porcelain", "--untracked-files=no") else head

@@ -30,7 +30,7 @@ import time
 import numba
 import numpy as np
 import simpy
-from _results import RESULTS, write_section
+from _results import RESULTS, commit, write_section
 
 from ainur_sim import compose, run
 
@@ -68,18 +68,6 @@ def _machine() -> str:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return (f"`nproc` = {os.cpu_count()}, {cpu}; Python {platform.python_version()}, numpy {np.__version__}, "
             f"numba {numba.__version__}, simpy {simpy.__version__}; load average at start (1, 5, 15 min): {load}")
-
-
-def _commit() -> str:
-    """Short commit of the repository, marked when the working tree has changes."""
-    def git(*args: str) -> str:
-        try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, check=False,
-                                  cwd=RESULTS.parent).stdout.strip()
-        except OSError:
-            return ""
-    head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return f"{head} + working tree" if git("status", "--porcelain", "--untracked-files=no") else head
 
 
 def _section(overrides: list[str], walls: list[float], duration_s: float, stats: dict, machine: str,
@@ -152,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"slots: {st.get('slots')}  blocks: {st.get('blocks_authored')}  "
           f"finality rounds: {st.get('finality_rounds')}  tx finalized: {tx_final}")
     if not args.no_write:
-        write_section(SECTION, _section(overrides, walls, res.duration_s, st, machine, _commit(),
+        write_section(SECTION, _section(overrides, walls, res.duration_s, st, machine, commit(),
                                         default_run=not args.overrides, warmup=not args.no_warmup))
         print(f"written: {RESULTS} ({SECTION})")
     return 0

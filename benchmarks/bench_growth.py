@@ -36,7 +36,6 @@ import datetime as dt
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -48,7 +47,7 @@ import numpy as np
 from ainur_sim import compose, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_section  # noqa: E402
+from _results import commit, write_section  # noqa: E402
 
 SECTION = "## Cost growth (issue 8)"
 
@@ -85,14 +84,6 @@ CURVES: dict[str, Curve] = {c.name: c for c in (
     Curve("tps", "load.tps", (125.0, 250.0, 500.0, 1_000.0), (125.0, 250.0, 500.0),
           ("scenario=baseline", "duration_s=21600", "api.enabled=false"), "offered tx/s"),
 )}
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def time_run(overrides: Sequence[str], repeats: int) -> tuple[float, int]:
@@ -146,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         SECTION, "",
-        f"- Date: {now}. Commit {_commit()}. Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"- Date: {now}. Commit {commit()}. Machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}; load average at start (1, 5, 15 min): "
         f"{', '.join(f'{x:.2f}' for x in load0)}.",
         f"- Command: `NUMBA_CACHE_DIR=/tmp/numba_cache python benchmarks/bench_growth.py"

@@ -18,7 +18,6 @@ import datetime
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,17 +25,9 @@ from pathlib import Path
 from ainur_sim import compose, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_section  # noqa: E402
+from _results import commit, write_section  # noqa: E402
 
 WARMUP_S = 600.0
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
         write_section(f"## Scenario {args.scenario}", "\n".join([
             f"## Scenario {args.scenario}", "",
-            f"- Date: {now}. Commit {_commit()}. Machine: {platform.machine()}, 2 cores, Python "
+            f"- Date: {now}. Commit {commit()}. Machine: {platform.machine()}, 2 cores, Python "
             f"{platform.python_version()}.",
             f"- Command: `{cmd}` — median of {args.repeats} runs after a {WARMUP_S:g}-simulated-second warm-up.",
             "",

@@ -30,17 +30,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _results import write_section  # noqa: E402
+from _results import commit, write_section  # noqa: E402
 
 SECTION = "## Sweep throughput (issue 8)"
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def sweep(n_workers: int, jobs: int, duration_s: float, out: Path) -> float:
@@ -92,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         write_section(SECTION, "\n".join([
             SECTION, "",
-            f"- Date: {now}. Commit {_commit()}. Machine: {platform.machine()}, {os.cpu_count()} cores, "
+            f"- Date: {now}. Commit {commit()}. Machine: {platform.machine()}, {os.cpu_count()} cores, "
             f"Python {platform.python_version()}; load average at start (1, 5, 15 min): "
             f"{', '.join(f'{x:.2f}' for x in load0)}.",
             f"- Command: `NUMBA_CACHE_DIR=/tmp/numba_cache python benchmarks/bench_sweep.py --jobs {args.jobs} "
