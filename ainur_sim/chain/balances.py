@@ -534,17 +534,7 @@ class Ledger:
             m = 0
         if not lens <= {1, m}:
             raise ValueError(f"batch arguments have incompatible lengths {sorted(lens)}")
-        op, a_, b_, x, z, ka = arrays
-        if m and z.size:
-            self._grow_escrows(op, z)
-        ok = np.zeros(m, dtype=np.bool_)
-        moved = np.zeros(m, dtype=np.int64)
-        dust = np.zeros(m, dtype=np.int64)
-        if m:
-            _apply(self._bal, np.int64(self._n), np.int64(self.ed), op, a_, b_, x, z, ka, self._state,
-                   self._esc_amt, self._esc_owner, ok, moved, dust)
-        self._account(op, z, ok, moved, dust)
-        return ok, moved
+        return self.apply_prepared(*arrays)
 
     def apply_prepared(self, op: np.ndarray, a: np.ndarray, b: np.ndarray, amount: np.ndarray, aux: np.ndarray,
                        keep: np.ndarray, *, escrow_locks: bool = True) -> tuple[np.ndarray, np.ndarray]:
