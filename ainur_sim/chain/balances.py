@@ -588,7 +588,7 @@ class Ledger:
                 burned = amt
             elif op == OP_FEE:
                 p = min(max(aux, 0), PERBILL)
-                burned = amt - ((amt // PERBILL) * p + (amt % PERBILL) * p // PERBILL)
+                burned = amt - perbill_int(amt, p)
         d = int(dust[0])
         if d:
             self.n_reaped += 1
@@ -704,7 +704,7 @@ class Ledger:
                 for i, m in enumerate(mvs):
                     if m:
                         p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
-                        burned += m - ((m // PERBILL) * p + (m % PERBILL) * p // PERBILL)
+                        burned += m - perbill_int(m, p)
         else:
             one_z = len(zs) == 1
             for i in range(len(oks)):
@@ -723,7 +723,7 @@ class Ledger:
                     burned += amt
                 elif c == OP_FEE:
                     p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
-                    burned += amt - ((amt // PERBILL) * p + (amt % PERBILL) * p // PERBILL)
+                    burned += amt - perbill_int(amt, p)
         if any(dusts):
             for d in dusts:
                 if d:
