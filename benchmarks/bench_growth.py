@@ -54,7 +54,8 @@ SECTION = "## Cost growth (issue 8)"
 
 @dataclass(frozen=True)
 class Curve:
-    """One size varied over ``values`` with ``fixed`` overrides; ``key`` is the Hydra key varied."""
+    """One size varied over ``values`` with ``fixed`` overrides; ``key`` is the Hydra key varied and each
+    ``(key, factor)`` of ``scaled`` is set to ⌊factor × value⌋ alongside it."""
 
     name: str
     key: str
@@ -62,11 +63,11 @@ class Curve:
     quick_values: tuple[float, ...]
     fixed: tuple[str, ...]
     unit: str
+    scaled: tuple[tuple[str, float], ...] = ()
 
     def overrides(self, value: float) -> list[str]:
-        extra = [f"population.n_requesters={int(value) // 2}"] if self.name == "agents" else []
         v = int(value) if float(value).is_integer() else value
-        return [*self.fixed, f"{self.key}={v}", *extra]
+        return [*self.fixed, f"{self.key}={v}", *(f"{k}={int(f * value)}" for k, f in self.scaled)]
 
 
 CURVES: dict[str, Curve] = {c.name: c for c in (
@@ -80,7 +81,7 @@ CURVES: dict[str, Curve] = {c.name: c for c in (
            "population.tasks_per_requester_hour=1", "population.market_start_s=900",
            "population.onboarding_spread_s=600", "economics.background_tokens=100000",
            "population.worker_tokens=300", "population.requester_tokens=1000"),
-          "workers (+ ½ as many requesters)"),
+          "workers (+ ½ as many requesters)", scaled=(("population.n_requesters", 0.5),)),
     Curve("tps", "load.tps", (125.0, 250.0, 500.0, 1_000.0), (125.0, 250.0, 500.0),
           ("scenario=baseline", "duration_s=21600", "api.enabled=false"), "offered tx/s"),
 )}
