@@ -26,6 +26,11 @@ from ainur_sim.result import TABLES
 
 CASES: dict[str, list[str]] = {
     "bench_short": ["scenario=launch_day", "duration_s=7200"],
+    "chain_1000tps_2h": ["scenario=baseline", "duration_s=7200", "chain.n_validators=50", "load.tps=1000",
+                         "api.enabled=false"],
+    "validators_1000_20min": ["scenario=baseline", "duration_s=1200", "chain.n_validators=1000", "load.tps=1000",
+                              "api.enabled=false", "economics.validator_bond_tokens=1000"],
+    "partition_300v": ["scenario=partition", "chain.n_validators=300", "economics.validator_bond_tokens=1000"],
     "launch_6h": ["scenario=launch_day", "duration_s=21600"],
     "congestion_10x": ["scenario=congestion_10x"],
     "validator_outage": ["scenario=validator_outage"],

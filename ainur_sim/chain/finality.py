@@ -312,10 +312,110 @@ def _kth_and_max(arr: np.ndarray, k: int, net: np.ndarray, buf: np.ndarray, kth:
         largest[j] = last
 
 
+_BUCKETS = 256  # value buckets of the column-by-column order statistics (:func:`_kth_and_max_of`)
+#: voters from which the round timing takes order statistics column by column (:func:`_kth_and_max_of`) rather
+#: than with a comparator network over the whole matrix: the network's O(n log² n) comparators per column win
+#: for small n, the bucketed selection's O(n) for large n (measured: benchmarks/RESULTS.md, "GRANDPA round")
+COLUMN_MODE_MIN_VOTERS = 100
+
+
+@njit(cache=True)
+def _kth_and_max_of(col: np.ndarray, k: int, cnt: np.ndarray, cand: np.ndarray) -> tuple[float, float]:
+    """(k-th smallest (1-based), largest) of the values ``col`` — the numbers :func:`_kth_and_max` gives for a
+    column (``cnt``: ``_BUCKETS`` counts, ``cand``: scratch as long as ``col``; ``col`` is reordered only
+    when it holds a NaN).
+
+    Finite values: ``floor((v − min) · B / (max − min))`` is non-decreasing in ``v``, so counting values
+    per bucket finds the bucket holding the k-th smallest, and only that bucket's values are sorted — three
+    branch-free passes instead of a sort. Infinities: a sort. A NaN: quickselect and a comparison scan, as
+    :func:`_kth_and_max` does for a matrix with a NaN.
+    """
+    n = col.shape[0]
+    lo = col[0]
+    hi = col[0]
+    finite = True
+    for i in range(n):
+        v = col[i]
+        if not abs(v) < np.inf:
+            finite = False
+        lo = min(lo, v)
+        hi = max(hi, v)
+    if not finite:
+        for i in range(n):
+            if col[i] != col[i]:
+                last = col[0]
+                for r in range(1, n):
+                    if col[r] > last:
+                        last = col[r]
+                return _kth_of_column(col.reshape(n, 1), 0, k, cand), last
+        srt = np.sort(col)
+        return srt[k - 1], srt[n - 1]
+    span = hi - lo
+    if not span > 0:
+        return lo, hi
+    nb = cnt.shape[0]
+    scale = nb / span
+    if not scale < np.inf:
+        srt = np.sort(col)
+        return srt[k - 1], hi
+    cnt[:] = 0
+    for i in range(n):
+        cnt[min(int((col[i] - lo) * scale), nb - 1)] += 1
+    below = 0
+    b = 0
+    while below + cnt[b] < k:
+        below += cnt[b]
+        b += 1
+    m = 0
+    for i in range(n):
+        v = col[i]
+        if min(int((v - lo) * scale), nb - 1) == b:
+            cand[m] = v
+            m += 1
+    r = k - below - 1  # rank (0-based) of the answer among the bucket's values
+    if m > 64:
+        return np.sort(cand[:m])[r], hi
+    for i in range(1, m):
+        v = cand[i]
+        j = i - 1
+        while j >= 0 and cand[j] > v:
+            cand[j + 1] = cand[j]
+            j -= 1
+        cand[j + 1] = v
+    return cand[r], hi
+
+
+@njit(cache=True)
+def _arrivals_kth_and_max(send: np.ndarray, lat: np.ndarray, noise: np.ndarray, phase: int, mu: float,
+                          sigma: float, k: int, net: np.ndarray, by_columns: bool, kth: np.ndarray,
+                          largest: np.ndarray) -> None:
+    """Per observer ``j``: the k-th smallest and the largest arrival time of the votes, where voter ``i``'s
+    vote sent at ``send[i]`` arrives at ``send[i] + lat[i, j] · exp(mu + sigma · noise[phase, i, j])`` (s).
+
+    ``by_columns``: one observer's column at a time (:func:`_kth_and_max_of`), never the whole matrix;
+    else the matrix and the comparator network ``net`` (:func:`_kth_and_max`). Same numbers either way.
+    """
+    nv, no = lat.shape
+    if by_columns:
+        col = np.empty(nv)
+        cand = np.empty(nv)
+        cnt = np.empty(_BUCKETS, np.int64)
+        for j in range(no):
+            for i in range(nv):
+                col[i] = send[i] + lat[i, j] * math.exp(mu + sigma * noise[phase, i, j])
+            kth[j], largest[j] = _kth_and_max_of(col, k, cnt, cand)
+        return
+    arr = np.empty((nv, no))
+    for i in range(nv):
+        for j in range(no):
+            arr[i, j] = send[i] + lat[i, j] * math.exp(mu + sigma * noise[phase, i, j])
+    _kth_and_max(arr, k, net, np.empty(nv), kth, largest)
+
+
 @njit(cache=True)
 def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, noise: np.ndarray, mu: float, sigma: float,
                   pick: np.ndarray, obs_pos: np.ndarray, unanimous: bool, threshold: int, T: float,
-                  processing: float, rank: int, net: np.ndarray) -> tuple[np.ndarray, float]:
+                  processing: float, rank: int, net: np.ndarray, by_columns: bool) -> tuple[np.ndarray, float]:
     """Order-statistic timing of a round that finalizes (all times in s).
 
     Message jitter is lognormal: ``jitter = exp(mu + sigma · noise)`` with ``noise`` standard normal draws
@@ -328,19 +428,16 @@ def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, noise: np.nd
     is voter ``obs_pos[j]``. Observer ``j`` is done ``processing`` after the threshold-th precommit
     (delays ``lat * jitter[1]``). Returns (done time per observer, round completion = the ``rank``-th
     smallest done time, 0-based). Same arithmetic, in the same order, as the numpy formulation it replaced.
-    ``net``: :func:`selection_network` for the voters and the threshold (see :func:`_kth_and_max`).
+    ``net``/``by_columns``: how the order statistics are taken (:func:`_arrivals_kth_and_max`).
     """
     nv, no = lat.shape
-    buf = np.empty(nv)
-    arr = np.empty((nv, no))
     kth = np.empty(no)
     last = np.empty(no)
     t_cap = t + 2 * T
+    prevote = np.empty(nv)
     for i in range(nv):
-        pv = max(t, min(prev_done[i], t_cap)) + processing
-        for j in range(no):
-            arr[i, j] = pv + lat[i, j] * math.exp(mu + sigma * noise[0, i, j])
-    _kth_and_max(arr, threshold, net, buf, kth, last)
+        prevote[i] = max(t, min(prev_done[i], t_cap)) + processing
+    _arrivals_kth_and_max(prevote, lat, noise, 0, mu, sigma, threshold, net, by_columns, kth, last)
     precommit_obs = np.empty(no)
     t_wait = t + 4 * T
     for j in range(no):
@@ -353,10 +450,7 @@ def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, noise: np.nd
         precommit[i] = precommit_obs[pick[i]]
     for j in range(no):
         precommit[obs_pos[j]] = precommit_obs[j]
-    for i in range(nv):
-        for j in range(no):
-            arr[i, j] = precommit[i] + lat[i, j] * math.exp(mu + sigma * noise[1, i, j])
-    _kth_and_max(arr, threshold, net, buf, kth, last)
+    _arrivals_kth_and_max(precommit, lat, noise, 1, mu, sigma, threshold, net, by_columns, kth, last)
     done = np.empty(no)
     for j in range(no):
         done[j] = kth[j] + processing
@@ -506,12 +600,14 @@ class Grandpa:
                                    method="inverted_cdf"))
             self._rank[key] = rank
         prev = self._done_prev if nv == self.n else self._done_prev[voters]
+        by_columns = nv >= COLUMN_MODE_MIN_VOTERS
         net = self._networks.get(nv)
         if net is None:
-            net = self._networks[nv] = selection_network(nv, self.threshold)
+            net = self._networks[nv] = self._none.reshape(0, 2) if by_columns else selection_network(nv,
+                                                                                                      self.threshold)
         done_obs, t_complete = _round_timing(float(t), prev, np.ascontiguousarray(lat, dtype=np.float64),
                                              noise, mu, sigma, pick, obs_pos, bool(unanimous), self.threshold,
-                                             self.T, self.processing, rank, net)
+                                             self.T, self.processing, rank, net, by_columns)
         t_complete = float(t_complete)
         self._done_prev[:] = t_complete
         self._done_prev[obs] = done_obs

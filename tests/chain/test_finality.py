@@ -13,7 +13,10 @@ from numba import njit
 from ainur_sim import compose, run
 from ainur_sim.chain.blocktree import BlockTree, finality_is_safe
 from ainur_sim.chain.finality import (
+    _BUCKETS,
     _kth_and_max,
+    _kth_and_max_of,
+    _round_timing,
     equivocation_slash_fraction,
     ghost,
     selection_network,
@@ -172,6 +175,51 @@ def test_selection_network_gives_the_order_statistics():
     kth, largest = np.empty(3), np.empty(3)
     _kth_and_max(a.copy(), 6, selection_network(9, 6), np.empty(9), kth, largest)
     np.testing.assert_array_equal(kth[[0, 2]], np.sort(a[:, [0, 2]], axis=0)[5])
+
+
+def test_bucketed_column_selection_gives_the_order_statistics():
+    """The column-by-column selection of large voter sets returns a full sort's k-th smallest and largest:
+    spread values, heavy ties, a cluster filling one bucket, all equal, infinities; and with a NaN the
+    numbers the matrix path gives (quickselect and a scan)."""
+    rng = np.random.default_rng(3)
+    cnt = np.empty(_BUCKETS, np.int64)
+    for n in (1, 2, 3, 100, 257, 1000):
+        for k in sorted({1, max(1, n // 2), supermajority(n), n}):
+            cases = [rng.uniform(0.0, 1.0, n), np.round(rng.uniform(0.0, 3.0, n)), np.full(n, 2.5),
+                     np.concatenate([rng.uniform(0.0, 1e-9, n - n // 10), rng.uniform(5.0, 6.0, n // 10)]),
+                     10.0 + rng.lognormal(0.0, 1.0, n)]
+            with_inf = rng.uniform(0.0, 1.0, n)
+            with_inf[rng.random(n) < 0.2] = np.inf
+            cases.append(with_inf)
+            for col in cases:
+                want = np.sort(col)
+                assert _kth_and_max_of(col.copy(), k, cnt, np.empty(n)) == (want[k - 1], want[-1]), (n, k)
+    col = rng.uniform(0.0, 1.0, 9)
+    col[4] = np.nan
+    kth, largest = np.empty(1), np.empty(1)
+    _kth_and_max(col.reshape(9, 1).copy(), 6, selection_network(9, 6), np.empty(9), kth, largest)
+    got = _kth_and_max_of(col.copy(), 6, cnt, np.empty(9))
+    np.testing.assert_array_equal(np.array(got), np.array([kth[0], largest[0]]))
+
+
+@pytest.mark.parametrize("nv", [100, 301])
+def test_round_timing_by_columns_equals_the_comparator_network(nv):
+    """Both ways of taking the round's order statistics give the same completion times, to the bit."""
+    rng = np.random.default_rng(nv)
+    no = min(nv, 100)
+    lat = rng.uniform(0.05, 0.3, (nv, no))
+    lat[rng.random((nv, no)) < 0.01] = np.inf  # (cut links)
+    prev = rng.uniform(0.0, 1.0, nv)
+    noise = rng.standard_normal((2, nv, no))
+    pick = rng.integers(0, no, nv)
+    obs = np.sort(rng.choice(nv, no, replace=False))
+    thr = supermajority(nv)
+    for unanimous in (False, True):
+        args = (0.5, prev, lat, noise, -0.02, 0.2, pick, obs, unanimous, thr, 1.0, 0.01, (2 * no) // 3)
+        done_net, t_net = _round_timing(*args, selection_network(nv, thr), False)
+        done_col, t_col = _round_timing(*args, np.zeros((0, 2), np.int64), True)
+        np.testing.assert_array_equal(done_col, done_net)
+        assert t_col == t_net
 
 
 def test_vote_jitter_from_normal_draws_is_generators_lognormal():
