@@ -504,6 +504,7 @@ class Grandpa:
         self._no_equivocation = np.zeros(self.n, dtype=bool)
         self._rank: dict[tuple[int, int], int] = {}  # (observers, voters) -> rank of the completion time
         self._networks: dict[int, np.ndarray] = {}  # voters -> selection_network(voters, threshold)
+        self._noise: np.ndarray | None = None  # the last round's jitter draws (dead once the round is timed)
         # vote delays between all voters and the observers (the common case: everyone online)
         self._lat_all = np.ascontiguousarray(network.gossip_s[:, self.observers], dtype=np.float64)
         production.block_listeners.append(self._on_block)
@@ -514,11 +515,11 @@ class Grandpa:
         """(standard normal draws, mu, sigma) of the votes' lognormal jitter ``exp(mu + sigma · z)`` (mean 1):
         the draws ``Generator.lognormal(mu, sigma, shape)`` makes; none when sigma is 0 (zeros: jitter 1)."""
         s = self.network.message_jitter_sigma
-        if s > 0:  # drawn flat (the same C-order fill) and reshaped: a shape tuple costs numpy a np.prod
-            size = 1
-            for d in shape:
-                size *= d
-            z = self.rng.standard_normal(size).reshape(shape)
+        if s > 0:  # drawn into the last round's buffer when the shape is the same (the same C-order fill)
+            z = self._noise
+            if z is None or z.shape != shape:
+                z = self._noise = np.empty(shape)
+            self.rng.standard_normal(out=z)
         else:
             z = np.zeros(shape)
         return z, -0.5 * s * s, float(s)
