@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,6 @@ import simpy
 from omegaconf import DictConfig, OmegaConf
 
 from ainur_sim import schemas
-from ainur_sim.agents.population import MarketPopulation
 from ainur_sim.chain.blocktree import BlockTree, finality_is_safe, fork_stats
 from ainur_sim.chain.connectivity import Connectivity
 from ainur_sim.chain.economy import ValidatorSlashing, build_economy, tokens
@@ -48,6 +47,9 @@ from ainur_sim.market.protocol import Market
 from ainur_sim.record import empty_frame
 from ainur_sim.result import RunResult
 from ainur_sim.rng import Streams
+
+if TYPE_CHECKING:  # (imported where a population is built: Mesa's import costs ≈ 0.7 s a process)
+    from ainur_sim.agents.population import MarketPopulation
 
 
 def to_config(cfg: Config | DictConfig | Mapping[str, Any]) -> Config:
@@ -178,6 +180,8 @@ def build_world(cfg: Config) -> World:
         grandpa.listeners.append(txflow.on_finalized)
         if has_market(cfg):
             market = Market.build(cfg, runtime, economy, book, events, streams.generator("market.disputes"))
+            from ainur_sim.agents.population import MarketPopulation
+
             population = MarketPopulation(cfg, env, market, streams.generator("agents.population"),
                                           list(net.regions), list(net.region_weights))
     return World(cfg, env, streams, network, availability, tree, production, grandpa, txflow, offline, economy,

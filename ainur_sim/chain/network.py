@@ -15,12 +15,15 @@ one call computes a block's arrival at every validator.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 from numba import njit
 
 from ainur_sim.chain.regions import RTT_MS, region_index
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @njit(cache=True)
@@ -58,6 +61,8 @@ def build_topology(n: int, topology: str, degree: int, rng: np.random.Generator)
     ``nx.complete_graph`` and its conversion back to a matrix took ≈ 5 s for half a million edges."""
     if topology == "mesh" or n <= degree + 1:
         return ~np.eye(n, dtype=bool)
+    import networkx as nx  # (only random regular graphs need it: its import costs a process ≈ 0.15 s)
+
     seed = int(rng.integers(2**31 - 1))
     for _ in range(100):
         g = nx.random_regular_graph(degree, n, seed=seed)
@@ -105,6 +110,8 @@ class Network:
     @property
     def graph(self) -> nx.Graph:
         """The validator graph as networkx (built on demand from ``adjacency``)."""
+        import networkx as nx
+
         return nx.from_numpy_array(self.adjacency.astype(np.int8))
 
     def arrival_times(
