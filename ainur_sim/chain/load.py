@@ -286,28 +286,23 @@ def _skip_doubles(rng: np.random.Generator, n: int) -> bool:
 
 
 @numba.njit(cache=True)
-def _sort_spread(x: np.ndarray, lo: float, hi: float) -> None:
-    """Sort ``x`` in place (the same array ``np.sort`` gives), fast for values spread over ``[lo, hi]``:
-    a counting pass into ``n`` ordered buckets, then an insertion sort that only moves values within a
-    bucket. Any values sort correctly (a bucket index is monotone in the value); ones with a NaN or a
-    zero (±0 compare equal) take ``np.sort``'s algorithm instead."""
+def _sorted_spread(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``np.sort(x)`` (a new array), fast for values spread over ``[lo, hi]``: one pass into ``n`` ordered
+    buckets (counting), a scatter, then an insertion sort that only moves values within a bucket. Any
+    values sort correctly (a bucket index is monotone in the value); ones with a NaN or a zero (±0 compare
+    equal) take ``np.sort``'s algorithm instead."""
     n = x.shape[0]
     span = hi - lo
-    ok = n >= 32 and span > 0 and span < np.inf
-    if ok:
-        for i in range(n):
-            v = x[i]
-            if v != v or v == 0.0:
-                ok = False
-                break
-    if not ok:
-        x.sort()
-        return
+    if not (n >= 32 and span > 0 and span < np.inf):
+        return np.sort(x)
     scale = n / span
     start = np.zeros(n + 1, np.int64)
     b = np.empty(n, np.int64)
     for i in range(n):
-        k = int((x[i] - lo) * scale) if x[i] > lo else 0
+        v = x[i]
+        if v != v or v == 0.0:
+            return np.sort(x)
+        k = int((v - lo) * scale) if v > lo else 0
         if k >= n:
             k = n - 1
         b[i] = k
@@ -326,7 +321,7 @@ def _sort_spread(x: np.ndarray, lo: float, hi: float) -> None:
             out[j + 1] = out[j]
             j -= 1
         out[j + 1] = v
-    x[:] = out
+    return out
 
 
 def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator) -> np.ndarray:
@@ -351,8 +346,7 @@ def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.G
             keep = u * bound < rate
             if not keep.all():
                 t = t[keep]
-    _sort_spread(t, float(t0), float(t1))
-    return t
+    return _sorted_spread(t, float(t0), float(t1))
 
 
 def generate(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator, *,

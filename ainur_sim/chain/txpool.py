@@ -426,7 +426,9 @@ def _bin_latencies(x, h):
     Count index: 0 underflow (zero or negative: ``log10(max(x, 0)) = −inf``), ``j + 1`` bin ``j``, last
     overflow. A positive double's top bits ``bits >> shift`` name a sub-octave interval narrower than a
     bin; ``table[key − key_lo]`` is the count index of its lower end, and one comparison with the next
-    edge (``upper``) finishes it (no interval holds two edges).
+    edge (``upper``) finishes it (no interval holds two edges). A block's latencies come in runs within one
+    bin, so a sample inside the last bin found, away from its edges, is counted to it without the lookup
+    (the same bin: bins are ``[lower, upper)``), and a run's count is added once.
     """
     table, key_lo, shift, lower, upper, counts = h
     n_idx = table.shape[0]
@@ -437,6 +439,10 @@ def _bin_latencies(x, h):
     lo = np.inf
     hi = -np.inf
     has_nan = False
+    cur = -1  # count index of the current run (-1: none), its edges and its length
+    run = 0
+    c_lo = 0.0
+    c_hi = 0.0
     for i in range(x.shape[0]):
         v = x[i]
         if v != v:
@@ -446,6 +452,9 @@ def _bin_latencies(x, h):
             continue
         lo = min(lo, v)
         hi = max(hi, v)
+        if cur >= 0 and c_lo <= v < c_hi and v - c_lo > _EDGE_MARGIN * v and c_hi - v > _EDGE_MARGIN * v:
+            run += 1
+            continue
         if not v > 0.0:
             counts[0] += 1
             continue
@@ -462,15 +471,17 @@ def _bin_latencies(x, h):
             near[k] = i
             k += 1
             continue
-        counts[idx] += 1
+        if cur >= 0:
+            counts[cur] += run
+        cur = idx
+        run = 1
+        c_lo = lower[idx]
+        c_hi = upper[idx]
+    if cur >= 0:
+        counts[cur] += run
     if has_nan:
         lo = np.nan
     return near[:k], lo, hi
-
-
-# --------------------------------------------------------------------------------------------------
-# Block filling kernel
-# --------------------------------------------------------------------------------------------------
 
 
 @numba.njit(cache=True)

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from ainur_sim.chain.fees import CALL_LENGTHS, CALL_WEIGHTS, BlockLimits, transfers_per_block
-from ainur_sim.chain.load import DAY_S, LoadSchedule, TipDistribution, arrival_times, generate
+from ainur_sim.chain.load import DAY_S, LoadSchedule, TipDistribution, _sorted_spread, arrival_times, generate
 from ainur_sim.chain.txpool import TxPool
 
 SLOT = 6.0
@@ -164,3 +164,15 @@ def test_gossip_delays_are_generators_exponential_draws():
         a, b = np.random.default_rng(seed), np.random.default_rng(seed)
         np.testing.assert_array_equal(a.exponential(0.5, 5000), 0.5 * b.standard_exponential(5000))
         assert a.random() == b.random()
+
+
+def test_sorted_spread_is_numpys_sort():
+    """The bucket sort of arrival times returns np.sort's array: spread values, ties, values outside the
+    stated range, and the fallbacks (short arrays, a zero, a NaN)."""
+    rng = np.random.default_rng(11)
+    cases = [rng.uniform(6.0, 12.0, 6_000), np.round(rng.uniform(6.0, 12.0, 500), 1), rng.uniform(0.0, 30.0, 300),
+             rng.uniform(6.0, 12.0, 10), np.append(rng.uniform(6.0, 12.0, 100), [0.0, -0.0]),
+             np.append(rng.uniform(6.0, 12.0, 100), np.nan)]
+    for x in cases:
+        got = _sorted_spread(x, 6.0, 12.0)
+        np.testing.assert_array_equal(got, np.sort(x))

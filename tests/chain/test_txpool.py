@@ -379,6 +379,27 @@ def test_log_histogram_percentiles_within_bin_width():
     assert h.count == x.size and h.mean() == pytest.approx(x.mean())
 
 
+def test_log_histogram_counts_are_the_bin_formulas():
+    """The binning kernel (table lookup, runs of samples in one bin counted at once) gives every bin the
+    count of the defining formula floor((log10 x − log10 lo) · bins_per_decade): on runs within a bin,
+    descending and shuffled values, values on and next to edges, zeros, negatives, under- and overflow."""
+    rng = np.random.default_rng(7)
+    h0 = LogHistogram()
+    edges = 10.0 ** (h0._log_lo + np.arange(0, h0.n_bins + 1, 37) / h0.per_decade)
+    samples = [
+        np.sort(rng.lognormal(2.0, 0.05, 5_000))[::-1],            # a block's latencies: long runs, descending
+        rng.lognormal(1.0, 2.0, 5_000),                            # spread out
+        np.repeat(rng.uniform(0.5, 50.0, 50), 40),                 # runs of equal values
+        np.concatenate([edges, np.nextafter(edges, 0), np.nextafter(edges, np.inf), edges * (1 + 5e-10)]),
+        np.array([0.0, -1.0, 1e-5, 1e-4, 2e6, np.inf, 3.0, 3.0, 0.0]),
+    ]
+    for x in samples:
+        h, ref = LogHistogram(), LogHistogram()
+        h.add(x)
+        ref._add_by_formula(x)
+        np.testing.assert_array_equal(h.counts, ref.counts)
+
+
 def test_rows_survive_compaction():
     pool = TxPool(capacity=64)
     keep = pool.submit(TxBatch.of([0.0], W, L, payload=[5], longevity_s=[1e9])).accepted_ids
