@@ -140,12 +140,14 @@ class Runtime:
     def execute_finalized(self, tree: BlockTree, newly: np.ndarray, payloads: np.ndarray,
                           payload_blocks: np.ndarray, t: float) -> int:
         """Execute the newly finalized blocks ``newly`` (ascending) at time ``t``; ``payloads`` are the call
-        records of their transactions in block order and ``payload_blocks`` the block of each. Returns the
-        number of calls that failed."""
+        records of their transactions in block order and ``payload_blocks`` the block of each, grouped by
+        block (as :meth:`TxPool.on_finalized` gives them). Returns the number of calls that failed."""
         before = self.n_failed
         cols = tree.store.cols
         for b in np.asarray(newly, dtype=np.int64).tolist():
-            recs = payloads[payload_blocks == b] if payloads.size else payloads
+            # (payloads come grouped by block: first and last in b means all are b's, no mask needed)
+            whole = not payloads.size or (payload_blocks[0] == b and payload_blocks[-1] == b)
+            recs = payloads if whole else payloads[payload_blocks == b]
             author = int(cols["author"][b])
             ctx = BlockContext(block_id=b, number=int(cols["number"][b]), t_authored=float(cols["t_authored"][b]),
                                t=t, author_account=(int(self.economy.validator_accounts[author])
@@ -160,11 +162,10 @@ class Runtime:
         background account)."""
         market_fees = market_tips = 0
         static = recs
-        if recs.size:
+        if recs.size and recs.max() >= FIRST_DYNAMIC_RECORD:  # (one pass, no mask, for background-only)
             dynamic = recs >= FIRST_DYNAMIC_RECORD
-            if dynamic.any():
-                market_fees, market_tips = self._execute_market(ctx, recs[dynamic] - FIRST_DYNAMIC_RECORD)
-                static = recs[~dynamic]
+            market_fees, market_tips = self._execute_market(ctx, recs[dynamic] - FIRST_DYNAMIC_RECORD)
+            static = recs[~dynamic]
         self._execute_background(ctx, static, max(block_fees - market_fees, 0), max(block_tips - market_tips, 0))
         for pallet in self.pallets:
             pallet.on_finalize(ctx)
