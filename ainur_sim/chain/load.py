@@ -111,6 +111,39 @@ class LoadSchedule:
                 spike *= max(factor, 1.0)
         return self.tps * daily * ramp * spike
 
+    def min_rate(self, t0: float, t1: float) -> float:
+        """A lower bound of the rate on ``[t0, t1]``, tx/s, below every value :meth:`rate` computes there: the
+        exact minimum of each factor (the daily cycle's trough when it falls inside, else its lower end
+        point; the ramp's lower end; the factor of a spike active throughout, of one active in part when below
+        1), less a relative 1e-9
+        for rounding (the computed rate is within a few ulp of the exact one)."""
+        daily = 1.0
+        a = self.daily_amplitude
+        if a != 0.0:
+            trough = self.peak_hour * 3600.0 + DAY_S / 2.0
+            k = math.ceil((t0 - trough) / DAY_S)
+            if trough + k * DAY_S <= t1:
+                daily = 1.0 - a
+            else:
+                p = self.peak_hour * 3600.0
+                daily = min(1.0 + a * math.cos(2.0 * math.pi * (t0 - p) / DAY_S),
+                            1.0 + a * math.cos(2.0 * math.pi * (t1 - p) / DAY_S))
+        ra, rb = self.ramp_start_s, self.ramp_end_s
+        if self.ramp_from == self.ramp_to:
+            ramp = float(self.ramp_from)
+        elif rb > ra:
+            ramp = min(self.ramp_from + (self.ramp_to - self.ramp_from) * min(max((t - ra) / (rb - ra), 0.0), 1.0)
+                       for t in (t0, t1))
+        else:
+            ramp = min(self.ramp_from if t < ra else self.ramp_to for t in (t0, t1))
+        spike = 1.0
+        for start, dur, factor in self.spikes:
+            if start <= t0 and t1 < start + dur:  # active throughout
+                spike *= factor
+            elif start < t1 and start + dur > t0:  # active in part of the window
+                spike *= min(factor, 1.0)
+        return max(self.tps * daily * ramp * spike * (1.0 - 1e-9), 0.0)
+
     def _daily_max(self, t0: float, t1: float) -> float:
         """``float(self._daily(np.array([t0, t1])).max())``: the same IEEE operations in the same order on
         Python floats, only the cosine by numpy (on the same two-element array)."""
@@ -340,9 +373,16 @@ def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.G
     rate = schedule.tps * m if m is not None else None
     if m is None or not _U_MAX * bound < rate or not _skip_doubles(rng, n):
         u = rng.random(n)
-        if m is None:
-            rate = schedule._rate_1d(t)
-        if m is None or not _U_MAX * bound < rate:
+        if m is None:  # the rate is computed only where the test is in doubt: at or above its lower bound
+            ub = u * bound
+            doubt = np.flatnonzero(ub >= schedule.min_rate(t0, t1))
+            if doubt.size:
+                passed = ub[doubt] < schedule._rate_1d(t[doubt])
+                if not passed.all():
+                    keep = np.ones(n, dtype=bool)
+                    keep[doubt[~passed]] = False
+                    t = t[keep]
+        elif not _U_MAX * bound < rate:
             keep = u * bound < rate
             if not keep.all():
                 t = t[keep]

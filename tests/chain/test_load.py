@@ -176,3 +176,46 @@ def test_sorted_spread_is_numpys_sort():
     for x in cases:
         got = _sorted_spread(x, 6.0, 12.0)
         np.testing.assert_array_equal(got, np.sort(x))
+
+
+def _schedules() -> list[LoadSchedule]:
+    return [LoadSchedule(tps=1000.0, daily_amplitude=0.42, peak_hour=14.0),
+            LoadSchedule(tps=50.0, daily_amplitude=1.0, peak_hour=3.0, spikes=((1000.0, 500.0, 0.25),)),
+            LoadSchedule(tps=200.0, daily_amplitude=0.3, ramp_start_s=100.0, ramp_end_s=50_000.0, ramp_from=0.2,
+                         ramp_to=3.0, spikes=((40_000.0, 7_200.0, 10.0), (41_000.0, 100.0, 0.0))),
+            LoadSchedule(tps=10.0, ramp_start_s=500.0, ramp_end_s=500.0, ramp_from=2.0, ramp_to=0.5)]
+
+
+def test_min_rate_bounds_the_rate_from_below():
+    """min_rate is below every rate the schedule computes in the window (troughs inside windows, ramps,
+    spikes below and above 1, steps), and over a slot close to the smallest one."""
+    rng = np.random.default_rng(5)
+    for s in _schedules():
+        for _ in range(300):
+            t0 = float(rng.uniform(0.0, 2 * DAY_S))
+            t1 = t0 + float(rng.choice([6.0, 600.0, 30_000.0]))
+            grid = np.linspace(t0, t1, 2_001)
+            low = s.min_rate(t0, t1)
+            assert low <= s.rate(grid).min()
+            if t1 - t0 <= 6.0:  # tight over a slot (over long windows the factors' minima may lie apart)
+                assert low >= s.rate(grid).min() * (1 - 1e-3) - 1e-4 * s.tps  # (the grid misses the exact trough)
+
+
+def test_thinning_evaluates_the_rate_only_where_in_doubt_with_the_same_result():
+    """arrival_times skips the rate where u · bound is below min_rate; the points kept are exactly those
+    of the plain thinning test u · bound < rate(t) on the same draws."""
+    for k, s in enumerate(_schedules()):
+        for w in range(40):
+            t0 = 3_600.0 * w + 123.0
+            t1 = t0 + (6.0 if w % 2 else 1_800.0)
+            got = arrival_times(s, t0, t1, np.random.default_rng(100 * k + w))
+            rng = np.random.default_rng(100 * k + w)
+            bound = s.max_rate(t0, t1)
+            if bound <= 0:
+                assert got.size == 0
+                continue
+            n = rng.poisson(bound * (t1 - t0))
+            t = rng.uniform(t0, t1, n)
+            u = rng.random(n)
+            want = np.sort(t[u * bound < s.rate(t)])
+            np.testing.assert_array_equal(got, want)
