@@ -312,13 +312,6 @@ def _kth_and_max(arr: np.ndarray, k: int, net: np.ndarray, buf: np.ndarray, kth:
         largest[j] = last
 
 
-@njit(cache=True)
-def _uniform_indices(rng: np.random.Generator, k: int, n: int) -> np.ndarray:
-    """``rng.integers(0, k, size=n, dtype=np.int64)``: the same draws (Numba's generator methods make numpy's)
-    without numpy's per-call overhead (≈ 10 µs, most of it computing the size's product)."""
-    return rng.integers(0, k, n)
-
-
 _BUCKETS = 256  # value buckets of the column-by-column order statistics (:func:`_kth_and_max_of`)
 #: voters from which the round timing takes order statistics column by column (:func:`_kth_and_max_of`) rather
 #: than with a comparator network over the whole matrix: the network's O(n log² n) comparators per column win
@@ -599,7 +592,7 @@ class Grandpa:
             lat = connectivity.vote_delay_matrix(t, voters, obs, lat)
         noise, mu, sigma = self._vote_noise((2, *lat.shape))
         # rng.choice(precommit_obs, size=nv) draws exactly these indices (numpy: integers(0, k, size))
-        pick = _uniform_indices(self.rng, int(obs.size), nv)
+        pick = self.rng.integers(0, obs.size, size=nv, dtype=np.int64)
         obs_pos = obs if nv == self.n else np.searchsorted(voters, obs)
         key = (int(obs.size), nv)
         rank = self._rank.get(key)

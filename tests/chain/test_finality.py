@@ -17,7 +17,6 @@ from ainur_sim.chain.finality import (
     _kth_and_max,
     _kth_and_max_of,
     _round_timing,
-    _uniform_indices,
     equivocation_slash_fraction,
     ghost,
     selection_network,
@@ -221,18 +220,6 @@ def test_round_timing_by_columns_equals_the_comparator_network(nv):
         done_col, t_col = _round_timing(*args, np.zeros((0, 2), np.int64), True)
         np.testing.assert_array_equal(done_col, done_net)
         assert t_col == t_net
-
-
-def test_uniform_indices_are_generators_integers():
-    """The Numba helper draws what Generator.integers(0, k, size=n) draws and leaves the stream where it
-    leaves it (including the buffered 32-bit half of PCG64)."""
-    for seed in range(5):
-        for k, n in ((50, 50), (100, 1000), (7, 13), (1, 5), (3, 1), (2**40, 9)):
-            a, b = np.random.default_rng(seed), np.random.default_rng(seed)
-            a.integers(0, 10, 3)
-            b.integers(0, 10, 3)  # (an odd number of 32-bit draws leaves a half buffered)
-            np.testing.assert_array_equal(_uniform_indices(a, k, n), b.integers(0, k, size=n, dtype=np.int64))
-            assert a.bit_generator.state == b.bit_generator.state
 
 
 def test_vote_jitter_from_normal_draws_is_generators_lognormal():
