@@ -28,6 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import commit, write_section  # noqa: E402
 
 WARMUP_S = 600.0
+#: wall-time targets (s) of the named scenarios at their default size, and whose
+TARGETS: dict[str, list[tuple[str, float]]] = {
+    "launch_day": [("issue 6", 20.0), ("issue 8", 10.0)],
+    "launch_week": [("issue 8", 60.0)],
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         f"simulated/wall: {res.duration_s / wall:,.0f}x   peak RSS: {rss:.0f} MiB",
         f"kernel events: {s['kernel_events']:,}   agent activations: {s.get('agent_activations', 0):,}   "
         f"market calls: {calls:,}   tasks: {s.get('tasks', 0):,}   tx finalized: {s.get('tx_finalized', 0):,}",
+        f"agents joined: {s.get('workers_joined', 0) + s.get('requesters_joined', 0):,} "
+        f"({s.get('workers_joined', 0):,} workers, {s.get('requesters_joined', 0):,} requesters)",
     ]
+    if not args.overrides:  # (a target applies to the scenario at its default size)
+        lines += [f"target ({who}): ≤ {target:g} s wall — {'met' if wall <= target else 'not met'}"
+                  for who, target in TARGETS.get(args.scenario, [])]
     print("\n".join(lines))
     if args.record:
         cmd = " ".join(["NUMBA_CACHE_DIR=/tmp/numba_cache python benchmarks/bench_scenario.py", args.scenario,
