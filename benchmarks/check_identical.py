@@ -42,6 +42,9 @@ CASES: dict[str, list[str]] = {
                  "market.reputation.model=eigentrust", "population=adversarial_fraud"],
     "ema_invariants_3h": ["scenario=launch_day", "market.reputation.model=ema", "duration_s=10800",
                           "output.check_invariants=true", "population=adversarial_collusion"],
+    # launch_week's growth compressed into half a day: thousands of agents, a market-heavy run
+    "week_growth_12h": ["scenario=launch_week", "duration_s=43200", "population.growth_midpoint_s=14400",
+                        "population.growth_width_s=3600"],
 }
 
 

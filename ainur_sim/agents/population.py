@@ -32,7 +32,7 @@ from ainur_sim.agents.verifier import Verifier
 from ainur_sim.agents.worker import Worker
 from ainur_sim.chain.calls import CALLS
 from ainur_sim.chain.economy import tokens
-from ainur_sim.chain.load import LoadSchedule
+from ainur_sim.chain.load import DAY_S, LoadSchedule
 
 if TYPE_CHECKING:
     from ainur_sim.config import Config
@@ -187,26 +187,63 @@ class MarketPopulation(mesa.Model):
 
     def _arrivals(self):  # noqa: ANN202 - SimPy generator
         """Task requests: a Poisson process at the peak rate of all requesters, thinned to the active ones'
-        rate under the daily cycle; the requester is drawn in proportion to its rate."""
+        rate under the daily cycle; the requester is drawn in proportion to its rate.
+
+        The active set only changes at joining and leaving times, so the per-requester rates, their sum and
+        the CDF of the requester draw are rebuilt only when an arrival crosses such a time. The draw is what
+        ``rng.choice(n, p=rates / rates.sum())`` does (the CDF of ``p`` normalised by its last entry, one
+        uniform, ``searchsorted(side="right")``), with the same generator calls in the same order."""
         pop = self.cfg.population
         yield self.env.timeout(pop.market_start_s)
         per_s = pop.tasks_per_requester_hour / 3600.0
         peak = per_s * float(self.r_rate.sum()) * (1.0 + pop.task_daily_amplitude)
+        rng, env = self.rng, self.env
+        changes = np.unique(np.concatenate([self.r_join, self.r_leave]))
+        lo, hi = np.inf, -np.inf  # the active set is constant on [lo, hi)
+        total = 0.0
+        cdf: np.ndarray | None = None
+        rate_at = self._daily_rate_at()
         while True:
-            yield self.env.timeout(self.rng.exponential(1.0 / peak))
-            t = self.env.now
-            active = self.active_requesters(t)
-            rates = np.where(active, self.r_rate, 0.0) * per_s
-            lam = float(rates.sum()) * float(self._daily.rate(np.array([t]))[0])
-            if self.rng.random() * peak >= lam:
+            yield env.timeout(rng.exponential(1.0 / peak))
+            t = env.now
+            if not lo <= t < hi:
+                k = int(np.searchsorted(changes, t, side="right"))
+                lo = float(changes[k - 1]) if k > 0 else -np.inf
+                hi = float(changes[k]) if k < changes.size else np.inf
+                rates = np.where(self.active_requesters(t), self.r_rate, 0.0) * per_s
+                total = float(rates.sum())
+                cdf = None
+            lam = total * rate_at(t)
+            if rng.random() * peak >= lam:
                 continue
             self.activations += 1
-            who = int(self.rng.choice(rates.size, p=rates / rates.sum()))
-            cap = int(self.rng.integers(0, pop.n_capabilities))
-            budget = max(int(self.budget_median * self.rng.lognormal(0.0, pop.budget_sigma)), 1)
+            if cdf is None:
+                cdf = (rates / rates.sum()).cumsum()
+                cdf /= cdf[-1]
+            who = int(cdf.searchsorted(rng.random(), side="right"))
+            cap = int(rng.integers(0, pop.n_capabilities))
+            budget = max(int(self.budget_median * rng.lognormal(0.0, pop.budget_sigma)), 1)
             self.tasks_submitted += 1
             self.submit("post_task", int(self.r_accounts[who]),
                         (cap, budget, int(pop.quality_threshold * 1e6), int(pop.max_wait_s)))
+
+    def _daily_rate_at(self):  # noqa: ANN202 - returns a function
+        """``t ↦ float(self._daily.rate(np.array([t]))[0])``. For a schedule with only the daily cycle (tps 1,
+        no ramp, no spikes) the same IEEE operations on Python floats, the cosine by numpy on a one-element
+        array as there; otherwise the schedule itself."""
+        d = self._daily
+        if not (d.tps == 1.0 and not d.spikes and d.ramp_end_s <= d.ramp_start_s and d.ramp_from == 1.0
+                and d.ramp_to == 1.0):
+            return lambda t: float(d.rate(np.array([t]))[0])
+        buf = np.empty(1)
+        two_pi, shift, amp, cos = 2.0 * np.pi, d.peak_hour * 3600.0, d.daily_amplitude, np.cos
+
+        def rate_at(t: float) -> float:
+            buf[0] = two_pi * (t - shift) / DAY_S
+            cos(buf, out=buf)
+            return 1.0 + amp * float(buf[0])
+
+        return rate_at
 
     def _collect(self):  # noqa: ANN202 - SimPy generator
         pop = self.cfg.population
