@@ -27,7 +27,18 @@ import simpy
 
 from ainur_sim.agents.adoption import joining_times, lifetimes
 from ainur_sim.agents.requester import Requester
-from ainur_sim.agents.strategies import LOW_QUALITY_AB, STRATEGIES, SYBIL, asks, assign, designated, rings
+from ainur_sim.agents.strategies import (
+    COLLUSION,
+    LOW_QUALITY_AB,
+    MALICIOUS,
+    SHADING,
+    STRATEGIES,
+    SYBIL,
+    UNDERBID,
+    assign,
+    designated,
+    rings,
+)
 from ainur_sim.agents.verifier import Verifier
 from ainur_sim.agents.worker import Worker
 from ainur_sim.chain.calls import CALLS
@@ -76,9 +87,10 @@ class MarketPopulation(mesa.Model):
         cost_p = self.rng.uniform(0.5, 1.5, (caps_p.shape[0], n_cap)) * pop.cost_share * self.budget_median
         qual_p = self.rng.beta(pop.quality_alpha, pop.quality_beta, caps_p.shape[0])
         low_p = self.rng.beta(*LOW_QUALITY_AB, caps_p.shape[0])
-        self.caps, self.cost = caps_p[principal], cost_p[principal]
+        # (column-major: a task's bid pass reads one capability's column of all workers)
+        self.caps, self.cost = caps_p[principal], np.asfortranarray(cost_p[principal])
         self.quality, self.low_quality = qual_p[principal], low_p[principal]
-        self.verified = np.zeros((n_w, n_cap), dtype=bool)
+        self.verified = np.zeros((n_cap, n_w), dtype=bool).T  # (n_w, n_cap), each column contiguous
         self.load = np.zeros(n_w, dtype=np.int64)
         self.accounts = ledger.create_accounts(n_w)
         funded = self.accounts[: n_w - n_idle]  # idle workers exist but hold nothing
@@ -139,6 +151,11 @@ class MarketPopulation(mesa.Model):
         ev.subscribe("DidDeactivated", self._on_deactivated)
         ev.subscribe("CallDropped", self._on_dropped)
         self.resubmitted = 0
+        # worker activity changes only at joining/leaving times: the mask is cached on [lo, hi)
+        self._w_changes = np.unique(np.concatenate([self.join, self.leave]))
+        self._w_active: tuple[float, float, np.ndarray] = (np.inf, -np.inf, np.zeros(0, bool))
+        self._ask_base: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._ring_members = np.flatnonzero(self.strategy == COLLUSION)
         self._bumps: dict[int, int] = {}  # record → how many resubmissions led to it
         """Calls resubmitted with a higher tip after the pool dropped them."""
         env.process(self._joins())
@@ -161,6 +178,36 @@ class MarketPopulation(mesa.Model):
 
     def active_workers(self, t: float) -> np.ndarray:
         return (self.join <= t) & (t < self.leave)
+
+    def _active_workers_cached(self, t: float) -> np.ndarray:
+        """``active_workers(t)`` (not to be written), recomputed only when ``t`` leaves the interval between
+        two joining/leaving times on which it is constant."""
+        lo, hi, mask = self._w_active
+        if not lo <= t < hi:
+            ch = self._w_changes
+            k = int(np.searchsorted(ch, t, side="right"))
+            lo = float(ch[k - 1]) if k > 0 else -np.inf
+            hi = float(ch[k]) if k < ch.size else np.inf
+            mask = self.active_workers(t)
+            self._w_active = (lo, hi, mask)
+        return mask
+
+    def _asks(self, cap: int, budget: float) -> np.ndarray:
+        """``asks(self.strategy, self.cost[:, cap], budget, pop)`` (a new array): the budget-independent
+        part (every strategy but the ring's reserve) is computed once per capability."""
+        base = self._ask_base.get(cap)
+        if base is None:
+            pop = self.cfg.population
+            raw = self.cost[:, cap].astype(np.float64)
+            raw[self.strategy == SHADING] *= 1.0 + pop.shade
+            low = (self.strategy == UNDERBID) | (self.strategy == MALICIOUS)
+            raw[low] *= 1.0 - pop.underbid
+            base = self._ask_base[cap] = (np.floor(raw), raw[self._ring_members])
+        ask = base[0].copy()
+        ring = self._ring_members
+        if ring.size:
+            ask[ring] = np.floor(np.maximum(base[1], self.cfg.population.ring_reserve * budget))
+        return ask
 
     def active_requesters(self, t: float) -> np.ndarray:
         return (self.r_join <= t) & (t < self.r_leave)
@@ -288,10 +335,10 @@ class MarketPopulation(mesa.Model):
         st = self.market.staking
         staked = self.market.economy.ledger.staked[self.accounts]
         cost = self.cost[:, cap]
-        ask = asks(self.strategy, cost, float(budget), pop)
+        ask = self._asks(cap, float(budget))
         ring_bid = pop.ring_bidding == "designated"
         offer = np.where(self.ring >= 0, np.floor(cost), ask) if ring_bid else ask
-        ok = (self.active_workers(t) & self.verified[:, cap] & (staked >= st.min_stake)
+        ok = (self._active_workers_cached(t) & self.verified[:, cap] & (staked >= st.min_stake)
               & (budget <= st.max_value_per_stake * staked) & (self.load < pop.capacity)
               & (offer < budget) & (offer > 0) & (self.accounts != int(e["requester"])))
         idx = np.flatnonzero(ok)
