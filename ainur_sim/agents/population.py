@@ -156,6 +156,10 @@ class MarketPopulation(mesa.Model):
         self._w_active: tuple[float, float, np.ndarray] = (np.inf, -np.inf, np.zeros(0, bool))
         self._ask_base: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._ring_members = np.flatnonzero(self.strategy == COLLUSION)
+        # the workers' accounts were created together: a slice of the ledger's columns, not a gather
+        a = self.accounts
+        self._acct_sel = slice(int(a[0]), int(a[0]) + a.size) if a.size and np.array_equal(
+            a, np.arange(int(a[0]), int(a[0]) + a.size)) else a
         self._bumps: dict[int, int] = {}  # record → how many resubmissions led to it
         """Calls resubmitted with a higher tip after the pool dropped them."""
         env.process(self._joins())
@@ -333,7 +337,7 @@ class MarketPopulation(mesa.Model):
         pop = self.cfg.population
         cap, budget, task = int(e["capability"]), int(e["budget"]), int(e["task"])
         st = self.market.staking
-        staked = self.market.economy.ledger.staked[self.accounts]
+        staked = self.market.economy.ledger.staked[self._acct_sel]
         cost = self.cost[:, cap]
         ask = self._asks(cap, float(budget))
         ring_bid = pop.ring_bidding == "designated"
