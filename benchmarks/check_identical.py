@@ -11,6 +11,7 @@ Each case is one run (``ainur_sim.run``); every table (``RunResult`` tables and 
 parquet exactly as ``RunResult.write`` does, plus ``kpis.json`` without ``wall_s`` (the only field that
 differs between identical runs). ``compare`` writes the new outputs next to the reference (``DIR/new``) and
 prints the first differing file per case; exit status 1 if anything differs. ``list`` prints the cases.
+Long cases (``launch_week``, ``launch_day``) run only when named.
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ CASES: dict[str, list[str]] = {
                  "market.reputation.model=eigentrust", "population=adversarial_fraud"],
     "ema_invariants_3h": ["scenario=launch_day", "market.reputation.model=ema", "duration_s=10800",
                           "output.check_invariants=true", "population=adversarial_collusion"],
+    # launch_week's growth compressed into half a day: thousands of agents, a market-heavy run
+    "week_growth_12h": ["scenario=launch_week", "duration_s=43200", "population.growth_midpoint_s=14400",
+                        "population.growth_width_s=3600"],
 }
+#: long cases, run only when named (``compare DIR launch_week``): ≈ 3–4 min each
+LONG_CASES: dict[str, list[str]] = {"launch_week": ["scenario=launch_week"], "launch_day": ["scenario=launch_day"]}
 
 
 def write_outputs(overrides: list[str], out: Path) -> dict[str, str]:
@@ -63,20 +69,21 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     if argv[0] == "list":
-        for name, over in CASES.items():
+        for name, over in {**CASES, **LONG_CASES}.items():
             print(name, " ".join(over))
         return 0
     mode, root, names = argv[0], Path(argv[1]), argv[2:] or list(CASES)
     bad = 0
+    cases = {**CASES, **LONG_CASES}
     for name in names:
         t0 = time.process_time()
         if mode == "save":
-            digest = write_outputs(CASES[name], root / name)
+            digest = write_outputs(cases[name], root / name)
             (root / f"{name}.sha256.json").write_text(json.dumps(digest, indent=1))
             print(f"{name}: saved {len(digest)} files ({time.process_time() - t0:.1f} s CPU)", flush=True)
             continue
         ref = json.loads((root / f"{name}.sha256.json").read_text())
-        new = write_outputs(CASES[name], root / "new" / name)
+        new = write_outputs(cases[name], root / "new" / name)
         diff = sorted(f for f in set(ref) | set(new) if ref.get(f) != new.get(f))
         bad += bool(diff)
         print(f"{name}: {'IDENTICAL' if not diff else 'DIFFERS: ' + ', '.join(diff)} "

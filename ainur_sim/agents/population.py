@@ -27,12 +27,23 @@ import simpy
 
 from ainur_sim.agents.adoption import joining_times, lifetimes
 from ainur_sim.agents.requester import Requester
-from ainur_sim.agents.strategies import LOW_QUALITY_AB, STRATEGIES, SYBIL, asks, assign, designated, rings
+from ainur_sim.agents.strategies import (
+    COLLUSION,
+    LOW_QUALITY_AB,
+    MALICIOUS,
+    SHADING,
+    STRATEGIES,
+    SYBIL,
+    UNDERBID,
+    assign,
+    designated,
+    rings,
+)
 from ainur_sim.agents.verifier import Verifier
 from ainur_sim.agents.worker import Worker
 from ainur_sim.chain.calls import CALLS
 from ainur_sim.chain.economy import tokens
-from ainur_sim.chain.load import LoadSchedule
+from ainur_sim.chain.load import DAY_S, LoadSchedule
 
 if TYPE_CHECKING:
     from ainur_sim.config import Config
@@ -76,9 +87,10 @@ class MarketPopulation(mesa.Model):
         cost_p = self.rng.uniform(0.5, 1.5, (caps_p.shape[0], n_cap)) * pop.cost_share * self.budget_median
         qual_p = self.rng.beta(pop.quality_alpha, pop.quality_beta, caps_p.shape[0])
         low_p = self.rng.beta(*LOW_QUALITY_AB, caps_p.shape[0])
-        self.caps, self.cost = caps_p[principal], cost_p[principal]
+        # (column-major: a task's bid pass reads one capability's column of all workers)
+        self.caps, self.cost = caps_p[principal], np.asfortranarray(cost_p[principal])
         self.quality, self.low_quality = qual_p[principal], low_p[principal]
-        self.verified = np.zeros((n_w, n_cap), dtype=bool)
+        self.verified = np.zeros((n_cap, n_w), dtype=bool).T  # (n_w, n_cap), each column contiguous
         self.load = np.zeros(n_w, dtype=np.int64)
         self.accounts = ledger.create_accounts(n_w)
         funded = self.accounts[: n_w - n_idle]  # idle workers exist but hold nothing
@@ -139,6 +151,15 @@ class MarketPopulation(mesa.Model):
         ev.subscribe("DidDeactivated", self._on_deactivated)
         ev.subscribe("CallDropped", self._on_dropped)
         self.resubmitted = 0
+        # worker activity changes only at joining/leaving times: the mask is cached on [lo, hi)
+        self._w_changes = np.unique(np.concatenate([self.join, self.leave]))
+        self._w_active: tuple[float, float, np.ndarray] = (np.inf, -np.inf, np.zeros(0, bool))
+        self._ask_base: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._ring_members = np.flatnonzero(self.strategy == COLLUSION)
+        # the workers' accounts were created together: a slice of the ledger's columns, not a gather
+        a = self.accounts
+        self._acct_sel = slice(int(a[0]), int(a[0]) + a.size) if a.size and np.array_equal(
+            a, np.arange(int(a[0]), int(a[0]) + a.size)) else a
         self._bumps: dict[int, int] = {}  # record → how many resubmissions led to it
         """Calls resubmitted with a higher tip after the pool dropped them."""
         env.process(self._joins())
@@ -161,6 +182,36 @@ class MarketPopulation(mesa.Model):
 
     def active_workers(self, t: float) -> np.ndarray:
         return (self.join <= t) & (t < self.leave)
+
+    def _active_workers_cached(self, t: float) -> np.ndarray:
+        """``active_workers(t)`` (not to be written), recomputed only when ``t`` leaves the interval between
+        two joining/leaving times on which it is constant."""
+        lo, hi, mask = self._w_active
+        if not lo <= t < hi:
+            ch = self._w_changes
+            k = int(np.searchsorted(ch, t, side="right"))
+            lo = float(ch[k - 1]) if k > 0 else -np.inf
+            hi = float(ch[k]) if k < ch.size else np.inf
+            mask = self.active_workers(t)
+            self._w_active = (lo, hi, mask)
+        return mask
+
+    def _asks(self, cap: int, budget: float) -> np.ndarray:
+        """``asks(self.strategy, self.cost[:, cap], budget, pop)`` (a new array): the budget-independent
+        part (every strategy but the ring's reserve) is computed once per capability."""
+        base = self._ask_base.get(cap)
+        if base is None:
+            pop = self.cfg.population
+            raw = self.cost[:, cap].astype(np.float64)
+            raw[self.strategy == SHADING] *= 1.0 + pop.shade
+            low = (self.strategy == UNDERBID) | (self.strategy == MALICIOUS)
+            raw[low] *= 1.0 - pop.underbid
+            base = self._ask_base[cap] = (np.floor(raw), raw[self._ring_members])
+        ask = base[0].copy()
+        ring = self._ring_members
+        if ring.size:
+            ask[ring] = np.floor(np.maximum(base[1], self.cfg.population.ring_reserve * budget))
+        return ask
 
     def active_requesters(self, t: float) -> np.ndarray:
         return (self.r_join <= t) & (t < self.r_leave)
@@ -187,26 +238,63 @@ class MarketPopulation(mesa.Model):
 
     def _arrivals(self):  # noqa: ANN202 - SimPy generator
         """Task requests: a Poisson process at the peak rate of all requesters, thinned to the active ones'
-        rate under the daily cycle; the requester is drawn in proportion to its rate."""
+        rate under the daily cycle; the requester is drawn in proportion to its rate.
+
+        The active set only changes at joining and leaving times, so the per-requester rates, their sum and
+        the CDF of the requester draw are rebuilt only when an arrival crosses such a time. The draw is what
+        ``rng.choice(n, p=rates / rates.sum())`` does (the CDF of ``p`` normalised by its last entry, one
+        uniform, ``searchsorted(side="right")``), with the same generator calls in the same order."""
         pop = self.cfg.population
         yield self.env.timeout(pop.market_start_s)
         per_s = pop.tasks_per_requester_hour / 3600.0
         peak = per_s * float(self.r_rate.sum()) * (1.0 + pop.task_daily_amplitude)
+        rng, env = self.rng, self.env
+        changes = np.unique(np.concatenate([self.r_join, self.r_leave]))
+        lo, hi = np.inf, -np.inf  # the active set is constant on [lo, hi)
+        total = 0.0
+        cdf: np.ndarray | None = None
+        rate_at = self._daily_rate_at()
         while True:
-            yield self.env.timeout(self.rng.exponential(1.0 / peak))
-            t = self.env.now
-            active = self.active_requesters(t)
-            rates = np.where(active, self.r_rate, 0.0) * per_s
-            lam = float(rates.sum()) * float(self._daily.rate(np.array([t]))[0])
-            if self.rng.random() * peak >= lam:
+            yield env.timeout(rng.exponential(1.0 / peak))
+            t = env.now
+            if not lo <= t < hi:
+                k = int(np.searchsorted(changes, t, side="right"))
+                lo = float(changes[k - 1]) if k > 0 else -np.inf
+                hi = float(changes[k]) if k < changes.size else np.inf
+                rates = np.where(self.active_requesters(t), self.r_rate, 0.0) * per_s
+                total = float(rates.sum())
+                cdf = None
+            lam = total * rate_at(t)
+            if rng.random() * peak >= lam:
                 continue
             self.activations += 1
-            who = int(self.rng.choice(rates.size, p=rates / rates.sum()))
-            cap = int(self.rng.integers(0, pop.n_capabilities))
-            budget = max(int(self.budget_median * self.rng.lognormal(0.0, pop.budget_sigma)), 1)
+            if cdf is None:
+                cdf = (rates / rates.sum()).cumsum()
+                cdf /= cdf[-1]
+            who = int(cdf.searchsorted(rng.random(), side="right"))
+            cap = int(rng.integers(0, pop.n_capabilities))
+            budget = max(int(self.budget_median * rng.lognormal(0.0, pop.budget_sigma)), 1)
             self.tasks_submitted += 1
             self.submit("post_task", int(self.r_accounts[who]),
                         (cap, budget, int(pop.quality_threshold * 1e6), int(pop.max_wait_s)))
+
+    def _daily_rate_at(self):  # noqa: ANN202 - returns a function
+        """``t ↦ float(self._daily.rate(np.array([t]))[0])``. For a schedule with only the daily cycle (tps 1,
+        no ramp, no spikes) the same IEEE operations on Python floats, the cosine by numpy on a one-element
+        array as there; otherwise the schedule itself."""
+        d = self._daily
+        if not (d.tps == 1.0 and not d.spikes and d.ramp_end_s <= d.ramp_start_s and d.ramp_from == 1.0
+                and d.ramp_to == 1.0):
+            return lambda t: float(d.rate(np.array([t]))[0])
+        buf = np.empty(1)
+        two_pi, shift, amp, cos = 2.0 * np.pi, d.peak_hour * 3600.0, d.daily_amplitude, np.cos
+
+        def rate_at(t: float) -> float:
+            buf[0] = two_pi * (t - shift) / DAY_S
+            cos(buf, out=buf)
+            return 1.0 + amp * float(buf[0])
+
+        return rate_at
 
     def _collect(self):  # noqa: ANN202 - SimPy generator
         pop = self.cfg.population
@@ -249,12 +337,12 @@ class MarketPopulation(mesa.Model):
         pop = self.cfg.population
         cap, budget, task = int(e["capability"]), int(e["budget"]), int(e["task"])
         st = self.market.staking
-        staked = self.market.economy.ledger.staked[self.accounts]
+        staked = self.market.economy.ledger.staked[self._acct_sel]
         cost = self.cost[:, cap]
-        ask = asks(self.strategy, cost, float(budget), pop)
+        ask = self._asks(cap, float(budget))
         ring_bid = pop.ring_bidding == "designated"
         offer = np.where(self.ring >= 0, np.floor(cost), ask) if ring_bid else ask
-        ok = (self.active_workers(t) & self.verified[:, cap] & (staked >= st.min_stake)
+        ok = (self._active_workers_cached(t) & self.verified[:, cap] & (staked >= st.min_stake)
               & (budget <= st.max_value_per_stake * staked) & (self.load < pop.capacity)
               & (offer < budget) & (offer > 0) & (self.accounts != int(e["requester"])))
         idx = np.flatnonzero(ok)

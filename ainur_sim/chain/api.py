@@ -167,13 +167,19 @@ class ServiceModel:
 
     def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(service_s, is_submit) for ``n`` requests."""
-        is_submit = rng.random(n) < self.submit_share
+        u = rng.random(n)
+        is_submit = u < self.submit_share
+        # (the same operations in place: no fresh array per step for millions of requests)
         if self.distribution == "exponential":
             scale = np.where(is_submit, self.submit_mean_s, self.read_mean_s)
-            return rng.standard_exponential(n) * scale, is_submit
+            return np.multiply(rng.standard_exponential(n, out=u), scale, out=u), is_submit
         sigma = math.sqrt(math.log1p(self.cv**2))
-        mu = np.where(is_submit, math.log(self.submit_mean_s), math.log(self.read_mean_s)) - sigma**2 / 2
-        return np.exp(rng.standard_normal(n) * sigma + mu), is_submit
+        mu = np.where(is_submit, math.log(self.submit_mean_s), math.log(self.read_mean_s))
+        mu -= sigma**2 / 2
+        z = rng.standard_normal(n, out=u)
+        z *= sigma
+        z += mu
+        return np.exp(z, out=z), is_submit
 
 
 def rate_cells(rate: float | Callable[[np.ndarray], np.ndarray] | np.ndarray, duration_s: float,
@@ -220,7 +226,8 @@ def poisson_arrivals(cells: np.ndarray, cell_s: float, t0: float, t1: float,
     if total <= 0.0:
         return np.empty(0)
     n = int(total + 8.0 * math.sqrt(total) + 16)
-    e = np.cumsum(rng.standard_exponential(n))
+    e = rng.standard_exponential(n)
+    np.cumsum(e, out=e)  # (sequential in place: the same sums)
     while e[-1] < total:
         e = np.concatenate([e, e[-1] + np.cumsum(rng.standard_exponential(n))])
     e = e[: np.searchsorted(e, total)]
@@ -675,11 +682,13 @@ class _Accumulator:
             self.w.extend(np.full(x.size, weight) for x in lat)
 
 
-def _simulate_span(queues: list[_NodeQueue], topo: _Topology, cells: np.ndarray, cell_s: float,
+def _simulate_span(queues: list[_NodeQueue], topo: _Topology, node_cells: list[np.ndarray], cell_s: float,
                    service: ServiceModel, win_s: float, duration_s: float, k_start: int, k_rec: int,
                    k_end: int, chunk_w: int, weight: float, acc: _Accumulator, rng: np.random.Generator
                    ) -> None:
-    """Simulate windows [k_start, k_end) on every node; record windows [k_rec, k_end) with ``weight``."""
+    """Simulate windows [k_start, k_end) on every node; record windows [k_rec, k_end) with ``weight``.
+    ``node_cells[j]``: the rate cells times node ``j``'s share (``cells * topo.share[j]``, computed once per
+    run rather than per stretch and chunk)."""
     cum_p = [np.cumsum(p) for p in topo.client_p]
     for kc in range(k_start, k_end, chunk_w):
         kc1 = min(kc + chunk_w, k_end)
@@ -689,7 +698,7 @@ def _simulate_span(queues: list[_NodeQueue], topo: _Topology, cells: np.ndarray,
         n_rec = 0
         kept: list[np.ndarray] = []
         for j, q in enumerate(queues):
-            arr = poisson_arrivals(cells * topo.share[j], cell_s, t0, t1, rng) if topo.share[j] > 0 \
+            arr = poisson_arrivals(node_cells[j], cell_s, t0, t1, rng) if topo.share[j] > 0 \
                 else np.empty(0)
             svc, _ = service.sample(arr.size, rng)
             wait = q.run(arr, svc, finish=kc1 == k_end)
@@ -764,11 +773,12 @@ def simulate_api(rate: float | Callable[[np.ndarray], np.ndarray] | np.ndarray, 
     expected = expected_arrivals(cells, rate_cell_s, edges)
     chunk_w = max(1, round(chunk_s / win))
     acc = _Accumulator(n_win, keep_latencies)
+    node_cells = [cells * topo.share[j] for j in range(len(topo.servers))]
     per_node: list[dict[str, np.ndarray]] = []
     if sample is None:
         queues = [_NodeQueue(c, window_s=win, k0=0, k1=n_win, end_s=duration_s, policy=policy)
                   for c in topo.servers]
-        _simulate_span(queues, topo, cells, rate_cell_s, service, win, duration_s, 0, 0, n_win, chunk_w,
+        _simulate_span(queues, topo, node_cells, rate_cell_s, service, win, duration_s, 0, 0, n_win, chunk_w,
                        1.0, acc, rng)
         per_node = [_series_dict(q.series, win, 0, duration_s) for q in queues]
     else:
@@ -787,7 +797,7 @@ def simulate_api(rate: float | Callable[[np.ndarray], np.ndarray] | np.ndarray, 
                 queues.append(_NodeQueue(int(f.online_at(t_s)), window_s=win, k0=k_start, k1=k_end, end_s=t_e,
                                          schedule=(f.change_t[inside], f.change_online[inside]),
                                          initial_backlog_s=f.backlog_at_boundary(k_start)))
-            _simulate_span(queues, topo, cells, rate_cell_s, service, win, duration_s, k_start, k_rec, k_end,
+            _simulate_span(queues, topo, node_cells, rate_cell_s, service, win, duration_s, k_start, k_rec, k_end,
                            chunk_w, weight, acc, rng)
         for f, w in zip(plans, seen, strict=True):
             raw = np.column_stack([f.online_end, f.pool_end, f.capacity_s, w, f.backlog_end_s])

@@ -53,6 +53,12 @@ SERIES_SCHEMA = {
 }
 
 
+def _in_order(t: np.ndarray) -> bool:
+    """``t`` non-decreasing and NaN-free (a NaN compares false)."""
+    if t.shape[0] < 2:
+        return not np.isnan(t).any()
+    return bool((t[1:] >= t[:-1]).all())
+
 class TransactionFlow:
     """Background load, the shared pool, block building with fees, and settlement on finality."""
 
@@ -128,7 +134,11 @@ class TransactionFlow:
         market = self.book.take_outbox() if self.book is not None else None
         if market is not None:
             batches.append(market)
-        batch = (batches[0] if len(batches) == 1 else TxBatch.concat(batches)) if batches else TxBatch.empty()
+        if len(batches) > 1 and (market is None or _in_order(market.t_submit)):
+            # every generated batch is in time order: the pool's stable sort of the concatenation, merged
+            batch = TxBatch.merge_sorted(batches)
+        else:
+            batch = (batches[0] if len(batches) == 1 else TxBatch.concat(batches)) if batches else TxBatch.empty()
         self._t_last = t
         if len(batch):
             outcome = self.pool.submit(batch, facts if len(batches) == 1 else None)
