@@ -30,12 +30,10 @@ from ainur_sim.agents.requester import Requester
 from ainur_sim.agents.strategies import (
     COLLUSION,
     LOW_QUALITY_AB,
-    MALICIOUS,
-    SHADING,
     STRATEGIES,
     SYBIL,
-    UNDERBID,
     assign,
+    base_asks,
     designated,
     rings,
 )
@@ -201,11 +199,7 @@ class MarketPopulation(mesa.Model):
         part (every strategy but the ring's reserve) is computed once per capability."""
         base = self._ask_base.get(cap)
         if base is None:
-            pop = self.cfg.population
-            raw = self.cost[:, cap].astype(np.float64)
-            raw[self.strategy == SHADING] *= 1.0 + pop.shade
-            low = (self.strategy == UNDERBID) | (self.strategy == MALICIOUS)
-            raw[low] *= 1.0 - pop.underbid
+            raw = base_asks(self.strategy, self.cost[:, cap], self.cfg.population)
             base = self._ask_base[cap] = (np.floor(raw), raw[self._ring_members])
         ask = base[0].copy()
         ring = self._ring_members

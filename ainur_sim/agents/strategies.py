@@ -78,12 +78,19 @@ def worker_identities(pop: PopulationConfig) -> int:
     return n + math.ceil(n * p[SYBIL]) * (pop.sybil_identities - 1)
 
 
-def asks(strategy: np.ndarray, cost: np.ndarray, budget: float, pop: PopulationConfig) -> np.ndarray:
-    """What each worker asks for a task of ``budget`` given its ``cost`` (base units, float)."""
-    ask = cost.astype(np.float64).copy()
+def base_asks(strategy: np.ndarray, cost: np.ndarray, pop: PopulationConfig) -> np.ndarray:
+    """The asks before the collusion ring's reserve and rounding (base units, float; a new array): shading
+    marks the cost up, underbidders and malicious workers mark it down. It does not depend on the budget."""
+    ask = cost.astype(np.float64)
     ask[strategy == SHADING] *= 1.0 + pop.shade
     low = (strategy == UNDERBID) | (strategy == MALICIOUS)
     ask[low] *= 1.0 - pop.underbid
+    return ask
+
+
+def asks(strategy: np.ndarray, cost: np.ndarray, budget: float, pop: PopulationConfig) -> np.ndarray:
+    """What each worker asks for a task of ``budget`` given its ``cost`` (base units, float)."""
+    ask = base_asks(strategy, cost, pop)
     ring = strategy == COLLUSION
     ask[ring] = np.maximum(ask[ring], pop.ring_reserve * budget)
     return np.floor(ask)

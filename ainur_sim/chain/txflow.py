@@ -59,6 +59,7 @@ def _in_order(t: np.ndarray) -> bool:
         return not np.isnan(t).any()
     return bool((t[1:] >= t[:-1]).all())
 
+
 class TransactionFlow:
     """Background load, the shared pool, block building with fees, and settlement on finality."""
 

@@ -219,3 +219,20 @@ def test_camouflage_workers_cheat_only_on_valuable_tasks():
     assert (cam & ~high).sum() > 20 and (cam & high).sum() > 20
     assert not bad[cam & ~high].any() and not bad[strategy == "truthful"].any()
     assert bad[cam & high].mean() > 0.2
+
+
+def test_cached_asks_are_the_strategies_asks():
+    """The bid pass's per-capability ask cache gives asks() for every capability and budget, collusion
+    reserve included."""
+    from ainur_sim.agents.strategies import asks
+    from ainur_sim.sim import build_world
+
+    cfg = to_config(compose(["scenario=launch_day", "population=adversarial_mixed", "duration_s=600"]))
+    pop = build_world(cfg).population
+    assert pop._ring_members.size > 0  # (the ring's reserve branch is exercised)
+    for cap in range(pop.cost.shape[1]):
+        for budget in (1e6, 5e10, 3e12):
+            want = asks(pop.strategy, pop.cost[:, cap], budget, cfg.population)
+            np.testing.assert_array_equal(pop._asks(cap, budget), want)
+    t = float(pop.join.min()) + 1.0
+    np.testing.assert_array_equal(pop._active_workers_cached(t), pop.active_workers(t))

@@ -538,3 +538,20 @@ def test_tips_of_a_selection_is_a_fresh_array():
     a = pool.tips_of(ids)
     a[:] = -1
     np.testing.assert_array_equal(pool.tips_of(ids), want)
+
+
+def test_merge_sorted_is_the_stable_sort_of_the_concatenation():
+    """TxBatch.merge_sorted of batches each in time order equals concat + take(stable argsort), ties keeping
+    batch order, on random batches with many equal times."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        batches = []
+        for k in range(int(rng.integers(2, 5))):
+            n = int(rng.integers(0, 30))
+            t = np.sort(rng.integers(0, 10, n).astype(float))
+            batches.append(TxBatch.of(t, W, L, tip=rng.integers(0, 5, n), payload=np.full(n, k)))
+        cat = TxBatch.concat(batches)
+        want = cat.take(np.argsort(cat.t_submit, kind="stable"))
+        got = TxBatch.merge_sorted(batches)
+        for name in ("t_submit", "tip", "payload", "weight_s", "t_ready"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
