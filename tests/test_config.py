@@ -102,3 +102,38 @@ def test_cli_bad_input_exits_2_without_traceback_or_run_dir(tmp_path, args):
     key = [a for a in args if not a.startswith("-")][-1].split("=")[0]
     assert key in lines[0]
     assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
+
+
+SWEPT_VALUES = ["seed=7", "seed=x", "chain.n_validators=0", "chain.n_validators=12", "load.tps=-3", "load.tps=2.5",
+                "finality.byzantine_fraction=1.5", "chain.consensus=aura", "chain.consensus=pow", "duration_s=null",
+                "duration_s=1"]
+
+
+@pytest.mark.parametrize("override", SWEPT_VALUES)
+def test_sweep_value_fast_check_agrees_with_a_full_compose(override):
+    """The pre-flight checks a plain key's swept values on one typed config instead of composing each: it
+    must accept and reject exactly what a full compose does, naming the same key."""
+    from ainur_sim.cli import _ValueSweepChecker
+
+    base = ["scenario=baseline"]
+    checker = _ValueSweepChecker(compose(base))
+    try:
+        compose([*base, override])
+        expected = None
+    except ConfigError as exc:
+        expected = exc.key
+    try:
+        assert checker.check(override) is True
+        got = None
+    except ConfigError as exc:
+        got = exc.key
+    assert got == expected
+    assert checker.check("seed=1") is True  # a rejected value leaves the checker's config as it was
+
+
+@pytest.mark.parametrize("override", ["scenario=partition", "+load.call_mix.x=1", "~seed", "chain.n_validatorz=3",
+                                      "network.regions=[us-east-1]"])
+def test_sweep_value_fast_check_leaves_the_rest_to_compose(override):
+    from ainur_sim.cli import _ValueSweepChecker
+
+    assert _ValueSweepChecker(compose(["scenario=baseline"])).check(override) is False

@@ -43,6 +43,7 @@ from ainur_sim.sweep import (
 CLI = "import sys; from ainur_sim.cli import main; sys.argv = ['ainur-sim', *sys.argv[1:]]; main()"
 BASE = ["scenario=baseline", "duration_s=600"]
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+FORK_JOBLIB = "hydra_plugins.ainur_sim_launcher.fork_joblib_launcher.ForkJoblibLauncher"
 LAUNCHER_DIR = Path(str(importlib.resources.files("ainur_sim.configs") / "hydra" / "launcher"))
 
 
@@ -58,8 +59,9 @@ def _run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real 2 seeds × 2 validator-counts multirun with the joblib launcher (2 workers)."""
     root = tmp_path_factory.mktemp("sweep")
-    _run_cli(["-m", *BASE, "seed=1,2", "chain.n_validators=4,7", "hydra/launcher=joblib",
-              "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={root}/sweep"], cwd=root)
+    r = _run_cli(["-m", *BASE, "seed=1,2", "chain.n_validators=4,7", "hydra/launcher=joblib",
+                  "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={root}/sweep"], cwd=root)
+    assert "automatic_schema_matching" not in r.stderr  # the shadowed plugin schema's warning is filtered
     return root / "sweep"
 
 
@@ -429,6 +431,14 @@ def test_ray_preset_composes():
     assert launcher._target_.endswith("RayLauncher") and launcher.ray.remote.num_cpus == 1
 
 
+@pytest.mark.filterwarnings("ignore:\\s*'hydra/launcher/joblib' is validated against ConfigStore schema")
 def test_joblib_launcher_still_composes_next_to_the_presets():
-    launcher = _compose_launcher("joblib").hydra.launcher
-    assert launcher._target_ == JOBLIB
+    """``hydra/launcher=joblib`` is the app's forking joblib launcher, with every key of the plugin's own
+    config at the plugin's default (the app's YAML shadows the plugin's structured config)."""
+    from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+    from omegaconf import OmegaConf
+
+    launcher = OmegaConf.to_container(_compose_launcher("joblib").hydra.launcher)
+    plugin = OmegaConf.to_container(OmegaConf.structured(JobLibLauncherConf))
+    assert launcher.pop("_target_") == FORK_JOBLIB and plugin.pop("_target_") == JOBLIB
+    assert launcher == plugin
