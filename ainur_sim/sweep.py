@@ -716,8 +716,9 @@ def pin_numba_threads(launcher_target: Any, n_threads: int = 1) -> int | None:
     Returns the thread count set, or None for other launchers (basic: one job at a time, Numba may use
     every core; SLURM: the ``slurm_cpu`` preset exports ``NUMBA_NUM_THREADS`` in the batch script).
 
-    Why in the job: hydra-joblib-launcher 1.2.0 hard-codes joblib's loky backend and hands its config keys
-    to ``joblib.Parallel``, which cannot set a worker's environment; loky gives each worker
+    Why in the job: the app's joblib launcher forks its workers, which inherit the main process's Numba
+    settings; hydra-joblib-launcher 1.2.0 (loky, where fork is missing) hands its config keys
+    to ``joblib.Parallel``, which cannot set a worker's environment, and loky gives each worker
     ``NUMBA_NUM_THREADS = cpu_count // n_jobs`` unless the parent's environment sets it, and Ray sets no
     Numba limit at all. Numba reads that variable once, at import, and ainur_sim imports Numba, so in a
     worker it is normally already imported when the job starts: then ``numba.set_num_threads`` caps the

@@ -3,19 +3,19 @@
 Usage::
 
     NUMBA_CACHE_DIR=/tmp/numba_cache python benchmarks/bench_sweep.py [--jobs 8] [--duration 7200]
-                                                                      [--no-write]
+                                                                      [--repeats 3] [--no-write]
 
-Runs the same Hydra multirun twice through the real command line (``python -m ainur_sim -m …``):
-``--jobs`` seeds of ``scenario=baseline duration_s=DURATION`` with ``hydra/launcher=joblib``, first with
-``hydra.launcher.n_jobs=1``, then ``n_jobs=2``, each into a fresh sweep dir. Throughput is jobs per wall
-second of the whole command (process start, Hydra, joblib's worker start-up and every job's run dir,
-report and plots included — what a user waits for). The speed-up is throughput(2) / throughput(1); the
-issue-8 target is ≥ 1.8× on this 2-core machine. The machine's own ceiling is measured too: one plain run
-alone against two started together (:func:`machine_ceiling`). The two sweeps' run dirs are compared: every table
-(``*.parquet``) byte for byte and ``kpis.json`` without its ``wall_s``: the launcher must not change
-results. The figures go to benchmarks/RESULTS.md under "## Sweep throughput (issue 8)" (``--no-write``:
-print only).
-"""
+Runs the same Hydra multirun twice through the real command line (``python -m ainur_sim -m …``): ``--jobs`` seeds of
+``scenario=baseline duration_s=DURATION`` with ``hydra/launcher=joblib``, first with ``hydra.launcher.n_jobs=1``,
+then ``n_jobs=2``, each into a fresh sweep dir. Throughput is jobs per wall second of the whole command (process
+start, Hydra, joblib's worker start-up and every job's run dir, report and plots included — what a user waits for).
+The speed-up is throughput(2) / throughput(1); the issue-8 target is ≥ 1.8× on this 2-core machine. With ``--repeats
+R`` the pair of sweeps runs R times, in alternating order (1 then 2 workers, then 2 then 1, …) so that a drift of
+the machine's speed does not favour either; the speed-up reported is the median of the R per-pair ratios. The
+machine's own ceiling is measured too: one plain run alone against two started together (:func:`machine_ceiling`).
+The two sweeps' run dirs are compared: every table (``*.parquet``) byte for byte and ``kpis.json`` without its
+``wall_s``: the launcher must not change results. The figures go to benchmarks/RESULTS.md under "## Sweep throughput
+(issue 8)" (``--no-write``: print only)."""
 
 from __future__ import annotations
 
@@ -96,18 +96,28 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--duration", type=float, default=7200.0, help="simulated seconds per job")
+    ap.add_argument("--repeats", type=int, default=1, help="pairs of sweeps; the median ratio is reported")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     load0 = os.getloadavg()
+    runs: dict[int, list[float]] = {1: [], 2: []}
+    ratios: list[float] = []
+    identical = True
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         root = Path(tmp)
         sweep(1, 1, 600.0, root / "warmup")  # Numba caches and imports on disk warm
-        walls = {k: sweep(k, args.jobs, args.duration, root / f"n{k}") for k in (1, 2)}
-        identical = same_outputs(root / "n1", root / "n2", args.jobs)
+        for r in range(args.repeats):
+            for k in ((1, 2) if r % 2 == 0 else (2, 1)):
+                runs[k].append(sweep(k, args.jobs, args.duration, root / f"r{r}n{k}"))
+            ratios.append(runs[1][-1] / runs[2][-1])
+            identical = identical and same_outputs(root / f"r{r}n1", root / f"r{r}n2", args.jobs)
+            print(f"pair {r + 1}: 1 worker {runs[1][-1]:.1f} s, 2 workers {runs[2][-1]:.1f} s, "
+                  f"speed-up {ratios[-1]:.2f}x", flush=True)
         alone, pair, ceiling = machine_ceiling(args.duration, root)
-    speedup = walls[1] / walls[2]
-    print(f"1 worker: {walls[1]:.1f} s   2 workers: {walls[2]:.1f} s   speed-up {speedup:.2f}x   "
-          f"outputs identical: {identical}")
+    walls = {k: statistics.median(v) for k, v in runs.items()}
+    speedup = statistics.median(ratios)
+    print(f"1 worker: {walls[1]:.1f} s   2 workers: {walls[2]:.1f} s   speed-up {speedup:.2f}x "
+          f"(median of {args.repeats}: {', '.join(f'{x:.2f}' for x in ratios)})   outputs identical: {identical}")
     print(f"one job alone: {alone:.1f} s   two at once: {pair:.1f} s   machine ceiling {ceiling:.2f}x")
     if not args.no_write:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -117,14 +127,17 @@ def main(argv: list[str] | None = None) -> int:
             f"Python {platform.python_version()}; load average at start (1, 5, 15 min): "
             f"{', '.join(f'{x:.2f}' for x in load0)}.",
             f"- Command: `NUMBA_CACHE_DIR=/tmp/numba_cache python benchmarks/bench_sweep.py --jobs {args.jobs} "
-            f"--duration {args.duration:g}` — {args.jobs} seeds of `scenario=baseline "
+            f"--duration {args.duration:g} --repeats {args.repeats}` — {args.jobs} seeds of `scenario=baseline "
             f"duration_s={args.duration:g}` through `ainur-sim -m … hydra/launcher=joblib`, whole command timed.",
             "",
-            "| workers | wall | jobs / minute | speed-up | outputs identical to 1 worker |",
+            f"| workers | wall (median of {args.repeats}) | jobs / minute | speed-up (median of the pairs' ratios) "
+            "| outputs identical to 1 worker |",
             "|---:|---:|---:|---:|---|",
             f"| 1 | {walls[1]:.1f} s | {60 * args.jobs / walls[1]:.1f} | 1.00× | — |",
             f"| 2 | {walls[2]:.1f} s | {60 * args.jobs / walls[2]:.1f} | {speedup:.2f}× | "
             f"{'yes' if identical else 'NO'} |",
+            "",
+            f"Per-pair speed-ups, in run order: {', '.join(f'{x:.2f}×' for x in ratios)}.",
             "",
             f"Machine ceiling: one job alone (`ainur-sim scenario=baseline duration_s={args.duration:g}`, whole "
             f"command) takes {alone:.1f} s, two independent ones started together {pair:.1f} s (medians of 2): "
