@@ -34,6 +34,14 @@ def _fail(err: ConfigError | str, code: int = 2) -> None:
     sys.exit(code)
 
 
+_preflight_done = False
+
+
+def preflight_done() -> bool:
+    """Whether :func:`preflight` validated this process's command line (then the sweeper does not repeat it)."""
+    return _preflight_done
+
+
 def preflight(argv: Sequence[str]) -> None:
     """Compose and validate the config(s) that ``argv`` asks for; raise ``ConfigError`` on bad input."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -163,7 +171,7 @@ def _app(cfg: DictConfig) -> None:
 
 
 #: The app's ``hydra/launcher/joblib.yaml`` deliberately shadows hydra-joblib-launcher's structured config of
-#: that name (same keys, forked workers: hydra_plugins/ainur_sim_launcher). Hydra 1.3 still validates the
+#: that name (same keys, forked workers: hydra_plugins/ainur_sim_plugins). Hydra 1.3 still validates the
 #: YAML against the plugin's schema (the keys must match, so that is welcome) and warns that this
 #: "automatic schema matching" is deprecated, on every sweep; the warning says nothing the user can act on.
 _SHADOWED_SCHEMA_WARNING = r"\s*'hydra/launcher/joblib' is validated against ConfigStore schema with the same name"
@@ -178,6 +186,8 @@ def main() -> None:
             preflight(argv)
         except ConfigError as exc:
             _fail(exc)
+        global _preflight_done
+        _preflight_done = True
     _app()
 
 

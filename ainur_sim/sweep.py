@@ -707,7 +707,7 @@ def already_finished(job_dir: str | os.PathLike[str], config: Any) -> bool:
 
 
 #: Launchers that run several jobs at once on one machine's cores (module names in their ``_target_``).
-POOL_LAUNCHERS = ("hydra_joblib_launcher", "ainur_sim_launcher", "hydra_ray_launcher")
+POOL_LAUNCHERS = ("hydra_joblib_launcher", "ainur_sim_plugins.fork_joblib_launcher", "hydra_ray_launcher")
 
 
 def pin_numba_threads(launcher_target: Any, n_threads: int = 1) -> int | None:

@@ -43,7 +43,7 @@ from ainur_sim.sweep import (
 CLI = "import sys; from ainur_sim.cli import main; sys.argv = ['ainur-sim', *sys.argv[1:]]; main()"
 BASE = ["scenario=baseline", "duration_s=600"]
 JOBLIB = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
-FORK_JOBLIB = "hydra_plugins.ainur_sim_launcher.fork_joblib_launcher.ForkJoblibLauncher"
+FORK_JOBLIB = "hydra_plugins.ainur_sim_plugins.fork_joblib_launcher.ForkJoblibLauncher"
 LAUNCHER_DIR = Path(str(importlib.resources.files("ainur_sim.configs") / "hydra" / "launcher"))
 
 

@@ -1,4 +1,5 @@
-"""The app's ``hydra/launcher=joblib`` (hydra_plugins/ainur_sim_launcher): forked joblib workers.
+"""The app's Hydra plugins (hydra_plugins/ainur_sim_plugins): ``hydra/launcher=joblib`` (forked joblib
+workers) and the default sweeper (no second validation of each job after ``ainur-sim``'s pre-flight).
 
 The real multirun through it is tests/test_sweep.py's ``sweep_dir`` fixture (2 workers, results identical
 to the basic launcher: ``test_blocks_identical_to_a_basic_launcher_run``). Here: what a forked worker
@@ -13,11 +14,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+from hydra.plugins.sweeper import Sweeper
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
-from hydra_plugins.ainur_sim_launcher import fork_joblib_launcher as fork_module
+from hydra_plugins.ainur_sim_plugins import fork_joblib_launcher as fork_module
+from hydra_plugins.ainur_sim_plugins import preflighted_sweeper
 
-FORK_JOBLIB = "hydra_plugins.ainur_sim_launcher.fork_joblib_launcher.ForkJoblibLauncher"
+FORK_JOBLIB = "hydra_plugins.ainur_sim_plugins.fork_joblib_launcher.ForkJoblibLauncher"
 
 PROBE_APP = """
 import os
@@ -82,3 +85,42 @@ def test_without_fork_it_is_the_plugins_loky_launcher(monkeypatch):
     monkeypatch.setattr(JoblibLauncher, "launch", lambda self, overrides, idx: calls.append((overrides, idx)) or [])
     assert fork_module.ForkJoblibLauncher(n_jobs=2).launch([["seed=1"]], 5) == []
     assert calls == [([["seed=1"]], 5)]
+
+
+# --- the sweeper ---------------------------------------------------------------------------------
+
+
+def test_default_sweeper_is_the_preflighted_basic_sweeper():
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module(config_module="ainur_sim.configs", version_base="1.3"):
+        sweeper = hydra_compose("config", return_hydra_config=True).hydra.sweeper
+        basic = hydra_compose("config", overrides=["hydra/sweeper=basic"], return_hydra_config=True).hydra.sweeper
+    assert sweeper._target_ == "hydra_plugins.ainur_sim_plugins.preflighted_sweeper.PreflightedSweeper"
+    assert sweeper.max_batch_size is None and sweeper.params is None
+    assert basic._target_ == "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def test_sweeper_validates_each_job_unless_the_preflight_ran(monkeypatch):
+    import ainur_sim.cli as cli
+
+    checked = []
+    # (Sweeper, not BasicSweeper: Hydra's plugin scan may have executed basic_sweeper.py a second time)
+    monkeypatch.setattr(Sweeper, "validate_batch_is_legal", lambda self, batch: checked.append(batch))
+    sweeper = preflighted_sweeper.PreflightedSweeper(max_batch_size=None)
+    monkeypatch.setattr(cli, "_preflight_done", False)
+    sweeper.validate_batch_is_legal([["seed=1"]])
+    monkeypatch.setattr(cli, "_preflight_done", True)
+    sweeper.validate_batch_is_legal([["seed=2"]])
+    assert checked == [[["seed=1"]]]
+
+
+def test_a_bad_value_stops_the_sweep_before_any_job(tmp_path):
+    """The pre-flight is what replaces the sweeper's check: a bad value among good ones exits 2 with one
+    line, before a sweep dir exists."""
+    r = subprocess.run([sys.executable, "-m", "ainur_sim", "-m", "scenario=baseline", "duration_s=60",
+                        "seed=1,2", "chain.n_validators=4,0", f"hydra.sweep.dir={tmp_path}/sweep"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "chain.n_validators" in r.stderr
+    assert not (tmp_path / "sweep").exists()

@@ -15,7 +15,7 @@ back to the plugin's loky launcher unchanged.
 Why forking is safe here: the main process has no threads running when the pool starts (ainur_sim has no
 Numba ``parallel=True`` kernels and starts no thread pools), and each job's RNG streams come from its
 config's seed, not from inherited state, so a job's outputs are the same in a worker as in the main
-process (checked by ``benchmarks/bench_sweep.py`` and tests/test_fork_launcher.py).
+process (checked by ``benchmarks/bench_sweep.py`` and tests/test_sweep.py).
 
 A job that raises keeps Hydra's semantics (the sweep fails with the job's exception). ``SystemExit`` or
 ``KeyboardInterrupt`` inside a job would make a ``multiprocessing`` worker exit with its task unanswered,
