@@ -38,6 +38,8 @@ def app(cfg):
     hc = HydraConfig.get()
     if cfg.k == "exit":
         sys.exit(3)
+    if cfg.k == "kill":
+        os.kill(os.getpid(), 9)  # what the kernel's OOM killer does
     from ainur_sim.sweep import pin_numba_threads
     import numba
 
@@ -73,10 +75,16 @@ def test_one_worker_runs_jobs_in_the_main_process(tmp_path):
     assert [(tmp_path / "sweep" / str(i) / "probe.txt").read_text().split()[0] for i in range(2)] == ["False"] * 2
 
 
-def test_sys_exit_in_a_job_fails_the_sweep_instead_of_hanging_it(tmp_path):
-    r = _probe(tmp_path, "1,exit,3")  # a multiprocessing worker that exits leaves its task unanswered
-    assert r.returncode != 0
+def test_sys_exit_in_a_job_fails_the_sweep_not_the_main_process(tmp_path):
+    r = _probe(tmp_path, "1,exit,3")
+    assert r.returncode == 1
     assert "job 1 exited (SystemExit: 3)" in r.stderr
+
+
+def test_a_killed_worker_fails_the_sweep_instead_of_hanging_it(tmp_path):
+    r = _probe(tmp_path, "1,kill,3")  # a multiprocessing.Pool would wait forever for the lost job
+    assert r.returncode == 1
+    assert "BrokenProcessPool" in r.stderr
 
 
 def test_without_fork_it_is_the_plugins_loky_launcher(monkeypatch):

@@ -6,20 +6,25 @@ one-worker sweep (run in the already-warm main process) never pays. That cost is
 below 1.8× the throughput of one on a 2-core machine (benchmarks/RESULTS.md, "Sweep throughput").
 
 This launcher keeps everything else of the plugin (its config keys, ``execute_job``, the job numbering and
-the sweep dir layout) and swaps the pool: joblib's ``multiprocessing`` backend with the ``fork`` start
-method, so workers start as copies of the main process with every module already imported. Nothing is
-pickled to start a job: the launch state stays in this module, which the forked workers inherit, and a
-job is sent as its index only. Where ``fork`` does not exist (Windows, macOS defaults aside) it falls
-back to the plugin's loky launcher unchanged.
+the sweep dir layout) and swaps the pool: ``joblib.Parallel`` runs on :class:`ForkExecutorBackend`, a
+joblib backend over a ``concurrent.futures.ProcessPoolExecutor`` whose workers are started with ``fork``,
+so they start as copies of the main process with every module already imported. Nothing is pickled to
+start a job: the launch state stays in this module, which the forked workers inherit, and a job is sent
+as its index only. Where ``fork`` does not exist (Windows) it falls back to the plugin's loky launcher.
 
-Why forking is safe here: the main process has no threads running when the pool starts (ainur_sim has no
+Why not joblib's own ``multiprocessing`` backend (which can fork too): its ``multiprocessing.Pool``
+silently replaces a worker that dies (killed for memory, say) and waits forever for the lost job. The
+executor marks itself broken instead, and the sweep fails at once with ``BrokenProcessPool``.
+
+Why forking is safe here: the main process runs no other thread when the workers are forked (Python
+forks all of a fork-context executor's workers before starting its manager thread; ainur_sim has no
 Numba ``parallel=True`` kernels and starts no thread pools), and each job's RNG streams come from its
 config's seed, not from inherited state, so a job's outputs are the same in a worker as in the main
 process (checked by ``benchmarks/bench_sweep.py`` and tests/test_sweep.py).
 
 A job that raises keeps Hydra's semantics (the sweep fails with the job's exception). ``SystemExit`` or
-``KeyboardInterrupt`` inside a job would make a ``multiprocessing`` worker exit with its task unanswered,
-which would hang the pool, so they are turned into a ``RuntimeError`` carrying the exit code.
+``KeyboardInterrupt`` inside a job would travel back and end the main process as if it were its own, so
+they are turned into a ``RuntimeError`` naming the job and the exit code.
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from hydra.core.utils import JobReturn
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+from joblib._parallel_backends import AutoBatchingMixin, FallbackToBackend, ParallelBackendBase, SequentialBackend
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +82,67 @@ def _picklable(ret: JobReturn) -> JobReturn:
     return ret
 
 
+class ForkExecutorBackend(AutoBatchingMixin, ParallelBackendBase):
+    """A joblib backend on a fork-context ``ProcessPoolExecutor`` (see the module docstring).
+
+    Same worker-count rules as joblib's loky backend (``n_jobs=-1``: one per CPU; 1: run in this process).
+    Joblib's memmapping keys (``temp_folder``, ``max_nbytes``, ``mmap_mode``) do not apply: jobs receive
+    an index, not arrays.
+    """
+
+    supports_retrieve_callback = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._workers: ProcessPoolExecutor | None = None
+        self.parallel: Any = None
+
+    def effective_n_jobs(self, n_jobs: int | None) -> int:
+        if n_jobs == 0:
+            raise ValueError("n_jobs == 0 in Parallel has no meaning")
+        if n_jobs is None:
+            return 1
+        if n_jobs < 0:
+            return max(multiprocessing.cpu_count() + 1 + n_jobs, 1)
+        return n_jobs
+
+    def configure(self, n_jobs: int = 1, parallel: Any = None, prefer: Any = None, require: Any = None,
+                  **_memmapping: Any) -> int:
+        n = self.effective_n_jobs(n_jobs)
+        if n == 1:
+            raise FallbackToBackend(SequentialBackend(nesting_level=self.nesting_level))
+        self._workers = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+        self.parallel = parallel
+        return n
+
+    def submit(self, func: Any, callback: Any = None) -> Future:
+        assert self._workers is not None
+        future = self._workers.submit(func)
+        if callback is not None:
+            future.add_done_callback(callback)
+        return future
+
+    def retrieve_result_callback(self, future: Future) -> Any:
+        return future.result()
+
+    def terminate(self) -> None:
+        if self._workers is not None:
+            self._workers.shutdown(wait=True)
+            self._workers = None
+        self.reset_batch_stats()
+
+    def abort_everything(self, ensure_ready: bool = True) -> None:
+        if self._workers is not None:
+            running = list((getattr(self._workers, "_processes", None) or {}).values())
+            self._workers.shutdown(wait=False, cancel_futures=True)
+            for proc in running:  # the jobs still running: the sweep has failed, stop them
+                if proc.is_alive():
+                    proc.kill()
+            self._workers = None
+        if ensure_ready and self.parallel is not None:
+            self.configure(n_jobs=self.parallel.n_jobs, parallel=self.parallel)
+
+
 class ForkJoblibLauncher(JoblibLauncher):
     """The joblib launcher with forked workers (see the module docstring); same config keys as the plugin."""
 
@@ -87,7 +155,6 @@ class ForkJoblibLauncher(JoblibLauncher):
         from hydra.core.utils import configure_log, filter_overrides, setup_globals
         from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
         from joblib import Parallel, delayed
-        from joblib._parallel_backends import MultiprocessingBackend
 
         setup_globals()
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
@@ -97,22 +164,23 @@ class ForkJoblibLauncher(JoblibLauncher):
 
         joblib_cfg = dict(self.joblib)
         joblib_cfg.pop("backend", None)
+        for key in ("temp_folder", "max_nbytes", "mmap_mode"):  # memmapping of array arguments: none here
+            joblib_cfg.pop(key, None)
         process_joblib_cfg(joblib_cfg)
-        backend = MultiprocessingBackend(context=multiprocessing.get_context("fork"))
         log.info("Joblib.Parallel(%s) is launching %d jobs in forked workers",
                  ",".join(f"{k}={v}" for k, v in joblib_cfg.items()), len(job_overrides))
         log.info("Launching jobs, sweep output dir : %s", sweep_dir)
         for idx, overrides in enumerate(job_overrides):
             log.info("\t#%d : %s", initial_job_idx + idx, " ".join(filter_overrides(overrides)))
 
-        # Hydra's plugin scan may have executed this file a second time, as a module object that is not the one
-        # in sys.modules; the workers resolve _execute_pending by name, so the state goes where the name leads.
+        # Hydra's plugin scan may have executed this file a second time, as a module object that is not the
+        # one in sys.modules; the workers resolve _execute_pending by name, so the state goes where it leads.
         module = importlib.import_module(__name__)
         module._PENDING = {"initial_job_idx": initial_job_idx, "job_overrides": [list(o) for o in job_overrides],
-                    "hydra_context": self.hydra_context, "config": self.config,
-                    "task_function": self.task_function, "singleton_state": Singleton.get_state()}
+                           "hydra_context": self.hydra_context, "config": self.config,
+                           "task_function": self.task_function, "singleton_state": Singleton.get_state()}
         try:
-            runs = Parallel(backend=backend, **joblib_cfg)(
+            runs = Parallel(backend=module.ForkExecutorBackend(), **joblib_cfg)(
                 delayed(module._execute_pending)(idx) for idx in range(len(job_overrides)))
         finally:
             module._PENDING = None
