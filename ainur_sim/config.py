@@ -434,6 +434,7 @@ class OutputConfig:
     progress: bool = True  # progress bar on stderr when it is a terminal
     audit_transactions: bool = False  # record every inclusion (block, tx) as tx_inclusions.parquet (small runs)
     check_invariants: bool = False  # check the ledger's books at every finalized block (tests; slower)
+    plots: bool = True  # draw plots/*.png (≈ 0.3 s a figure); false: report.md only (ainur-sim-report draws later)
 
 
 @dataclass

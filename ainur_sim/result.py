@@ -58,7 +58,11 @@ class RunResult:
                 names.append(f"{name}.parquet")
             from ainur_sim.report import write_report  # local: plotting stack only when writing
 
-            names.extend(write_report(self, tmp))
+            output = self.config.get("output") if isinstance(self.config, dict) else None
+            figures = bool(output.get("plots", True)) if isinstance(output, dict) else True
+            names.extend(write_report(self, tmp, figures=figures))
+            if "plots" not in names:
+                shutil.rmtree(out / "plots", ignore_errors=True)  # an earlier run's figures would mislead
             payload = {"kpis": self.kpis, "seed": self.seed, "duration_s": self.duration_s,
                        "wall_s": round(self.wall_s, 3), "stats": self.stats}
             (tmp / "kpis.json").write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")

@@ -260,3 +260,21 @@ def test_report_cli_rebuilds_the_same_files(tmp_path, outage_dir, outage_run, ca
     assert capsys.readouterr().out.strip() == str(d / "report.md")
     assert _files(d) == before
     assert "plots/validator_availability.png" in before
+
+
+def test_output_plots_false_writes_the_report_alone_and_ainur_sim_report_draws_later(tmp_path, outage_dir,
+                                                                                      outage_run, capsys):
+    """``output.plots=false`` (sweeps): report.md without figures, no plots/ (an earlier run's is removed
+    with the rest of that run), and ``ainur-sim-report`` draws exactly what a default write would have."""
+    config = {**outage_run.config, "output": {**outage_run.config.get("output", {}), "plots": False}}
+    quiet = dataclasses.replace(outage_run, config=config)
+    d = Path(shutil.copytree(outage_dir, tmp_path / "run"))  # a full earlier write into the same dir
+    quiet.write(d)
+    assert not (d / "plots").exists()
+    text = (d / "report.md").read_text()
+    assert "`output.plots=false`" in text and "](plots/" not in text and "## KPI verdict" in text
+    assert report_cli([str(d)]) == 0
+    capsys.readouterr()
+    drawn = {k: v for k, v in _files(d).items() if k.startswith("plots/")}
+    assert drawn == {k: v for k, v in _files(outage_dir).items() if k.startswith("plots/")}
+    assert "](plots/validator_availability.png)" in (d / "report.md").read_text()
