@@ -12,7 +12,7 @@ Units: times in seconds (``_s``), rates per second, bandwidth in Mbit/s, money i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -678,7 +678,22 @@ def allowed(key: str) -> str | None:
         return RANGES[key].describe()
     if key in CHOICES:
         return "one of " + ", ".join(CHOICES[key])
+    if _field_type(key) in (bool, "bool"):
+        return "true or false"
     return None
+
+
+def _field_type(key: str) -> object:
+    """The declared type of the schema field at dotted ``key`` (None if there is no such field)."""
+    node: object = Config
+    kind: object = None
+    for part in key.split("."):
+        match = [f for f in fields(node) if f.name == part] if is_dataclass(node) else []
+        if not match:
+            return None
+        kind = match[0].type
+        node = globals().get(kind, kind) if isinstance(kind, str) else kind
+    return kind
 
 
 def _check_window(key: str, start_s: float, duration_s: float, run_s: float) -> None:

@@ -49,6 +49,8 @@ MALFORMED: list[tuple[list[str], str]] = [
     (["api.node_regions=[atlantis]"], "api.node_regions"),
     (["load.tps=10", "finality.enabled=false"], "load.tps"),
     (["finality.byzantine_fraction=1.5"], "finality.byzantine_fraction"),
+    (["output.plots=maybe"], "output.plots"),
+    (["finality.enabled=perhaps"], "finality.enabled"),
 ]
 
 
