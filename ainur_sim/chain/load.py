@@ -365,28 +365,76 @@ def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.G
     if bound <= 0:
         return np.empty(0)
     n = rng.poisson(bound * (t1 - t0))
-    t = rng.uniform(t0, t1, n)
+    span = float(t1) - float(t0)
+    if not math.isfinite(span):  # (rng.uniform's check)
+        raise OverflowError("Range exceeds valid bounds")
+    # the doubles of rng.uniform(t0, t1, n), which computes t0 + span · next_double: times are made from them
+    # where they are needed, else only after sorting them (the map is monotone: the same sorted times)
+    x = rng.random(n)
     m = schedule.constant_multiplier(t0, t1)
     # the thinning test; with a constant multiplier the rate at every arrival is the same number, and when
     # even the largest u passes (rounded products grow with u) every point is kept without comparing: the
     # n uniforms of the test are then only stepped over
     rate = schedule.tps * m if m is not None else None
-    if m is None or not _U_MAX * bound < rate or not _skip_doubles(rng, n):
-        u = rng.random(n)
-        if m is None:  # the rate is computed only where the test is in doubt: at or above its lower bound
-            ub = u * bound
-            doubt = np.flatnonzero(ub >= schedule.min_rate(t0, t1))
-            if doubt.size:
-                passed = ub[doubt] < schedule._rate_1d(t[doubt])
-                if not passed.all():
-                    keep = np.ones(n, dtype=bool)
-                    keep[doubt[~passed]] = False
-                    t = t[keep]
-        elif not _U_MAX * bound < rate:
-            keep = u * bound < rate
-            if not keep.all():
+    if m is not None and _U_MAX * bound < rate and _skip_doubles(rng, n):
+        return _sorted_uniform_times(x, float(t0), span)
+    t = float(t0) + span * x
+    u = rng.random(n)
+    if m is None:  # the rate is computed only where the test is in doubt: at or above its lower bound
+        ub = u * bound
+        doubt = np.flatnonzero(ub >= schedule.min_rate(t0, t1))
+        if doubt.size:
+            passed = ub[doubt] < schedule._rate_1d(t[doubt])
+            if not passed.all():
+                keep = np.ones(n, dtype=bool)
+                keep[doubt[~passed]] = False
                 t = t[keep]
+    elif not _U_MAX * bound < rate:
+        keep = u * bound < rate
+        if not keep.all():
+            t = t[keep]
     return _sorted_spread(t, float(t0), float(t1))
+
+
+@numba.njit(cache=True)
+def _sorted_uniform_times(x: np.ndarray, t0: float, span: float) -> np.ndarray:
+    """``np.sort(t0 + span * x)`` for doubles ``x`` in [0, 1) (``Generator.random``'s): ``x`` sorted as
+    :func:`_sorted_spread` does (``n`` buckets, a scatter, an insertion sort within buckets), then mapped —
+    the map rounds monotonically, so the result is the sorted times, bit for bit."""
+    n = x.shape[0]
+    out = np.empty(n)
+    if n < 32:
+        s = np.sort(x)
+        for i in range(n):
+            out[i] = t0 + span * s[i]
+        return out
+    nf = float(n)
+    start = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        k = int(x[i] * nf)
+        if k >= n:
+            k = n - 1
+        start[k + 1] += 1
+    for k in range(n):
+        start[k + 1] += start[k]
+    for i in range(n):
+        v = x[i]
+        k = int(v * nf)
+        if k >= n:
+            k = n - 1
+        j = start[k]
+        start[k] = j + 1
+        out[j] = v
+    for i in range(1, n):
+        v = out[i]
+        j = i - 1
+        while j >= 0 and out[j] > v:
+            out[j + 1] = out[j]
+            j -= 1
+        out[j + 1] = v
+    for i in range(n):
+        out[i] = t0 + span * out[i]
+    return out
 
 
 def generate(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator, *,

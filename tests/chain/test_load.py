@@ -9,7 +9,15 @@ import pytest
 from scipy import stats
 
 from ainur_sim.chain.fees import CALL_LENGTHS, CALL_WEIGHTS, BlockLimits, transfers_per_block
-from ainur_sim.chain.load import DAY_S, LoadSchedule, TipDistribution, _sorted_spread, arrival_times, generate
+from ainur_sim.chain.load import (
+    DAY_S,
+    LoadSchedule,
+    TipDistribution,
+    _sorted_spread,
+    _sorted_uniform_times,
+    arrival_times,
+    generate,
+)
 from ainur_sim.chain.txpool import TxPool
 
 SLOT = 6.0
@@ -177,6 +185,21 @@ def test_sorted_spread_is_numpys_sort():
         got = _sorted_spread(x, 6.0, 12.0)
         np.testing.assert_array_equal(got, np.sort(x))
 
+
+
+def test_sorted_uniform_times_is_uniforms_sorted():
+    """Arrival times made from the doubles after sorting them are rng.uniform's times sorted, bit for bit,
+    and arrival_times leaves the generator where drawing the uniforms would (short and long windows, and
+    the largest double)."""
+    for n in (0, 1, 31, 32, 6_000, 50_000):
+        for t0, t1 in ((0.0, 6.0), (6.0, 12.0), (86_394.0, 86_400.0), (25_200.1, 25_206.1)):
+            a, b = np.random.default_rng(n), np.random.default_rng(n)
+            want = np.sort(a.uniform(t0, t1, n))
+            got = _sorted_uniform_times(b.random(n), t0, t1 - t0)
+            np.testing.assert_array_equal(got.view(np.int64), want.view(np.int64))
+            assert a.random() == b.random()
+    edge = np.array([1.0 - 2.0**-53, 0.0, 0.5] * 20)
+    np.testing.assert_array_equal(_sorted_uniform_times(edge, 6.0, 6.0), np.sort(6.0 + 6.0 * edge))
 
 def _schedules() -> list[LoadSchedule]:
     return [LoadSchedule(tps=1000.0, daily_amplitude=0.42, peak_hour=14.0),
