@@ -31,6 +31,7 @@ from ainur_sim.chain.blocktree import BlockTree
 from ainur_sim.chain.faults import Availability
 from ainur_sim.chain.network import Network
 from ainur_sim.chain.production import BlockProduction
+from ainur_sim.chain.sorting import insertion_sort_prefix
 from ainur_sim.record import ColumnStore
 
 #: Called as ``listener(finalized_ids, t)`` with the newly finalized block ids (oldest first).
@@ -376,13 +377,7 @@ def _kth_and_max_of(col: np.ndarray, k: int, cnt: np.ndarray, cand: np.ndarray) 
     r = k - below - 1  # rank (0-based) of the answer among the bucket's values
     if m > 64:
         return np.sort(cand[:m])[r], hi
-    for i in range(1, m):
-        v = cand[i]
-        j = i - 1
-        while j >= 0 and cand[j] > v:
-            cand[j + 1] = cand[j]
-            j -= 1
-        cand[j + 1] = v
+    insertion_sort_prefix(cand, m)
     return cand[r], hi
 
 

@@ -23,6 +23,7 @@ import numba
 import numpy as np
 
 from ainur_sim.chain.fees import CALL_LENGTHS, CALL_WEIGHTS
+from ainur_sim.chain.sorting import insertion_sort_prefix
 from ainur_sim.chain.txpool import TxBatch
 
 DAY_S: float = 86400.0
@@ -347,13 +348,7 @@ def _sorted_spread(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
         k = b[i]
         out[start[k]] = x[i]
         start[k] += 1
-    for i in range(1, n):
-        v = out[i]
-        j = i - 1
-        while j >= 0 and out[j] > v:
-            out[j + 1] = out[j]
-            j -= 1
-        out[j + 1] = v
+    insertion_sort_prefix(out, n)
     return out
 
 
@@ -425,13 +420,7 @@ def _sorted_uniform_times(x: np.ndarray, t0: float, span: float) -> np.ndarray:
         j = start[k]
         start[k] = j + 1
         out[j] = v
-    for i in range(1, n):
-        v = out[i]
-        j = i - 1
-        while j >= 0 and out[j] > v:
-            out[j + 1] = out[j]
-            j -= 1
-        out[j + 1] = v
+    insertion_sort_prefix(out, n)
     for i in range(n):
         out[i] = t0 + span * out[i]
     return out
