@@ -668,7 +668,7 @@ class Ledger:
         if m == 0:
             return
         if m <= _SMALL_BATCH:
-            self._account_small(op.tolist(), z.tolist(), ok.tolist(), moved.tolist(), dust.tolist())
+            self._account_small(op, z, ok, moved, dust)
             return
         codes = [int(op[0])] if op.shape[0] == 1 else [int(c) for c in np.unique(op)]
         burned = 0
@@ -700,13 +700,15 @@ class Ledger:
             burned += d
         self.burned += burned
 
-    def _account_small(self, ops: list[int], zs: list[int], oks: list[bool], mvs: list[int],
-                       dusts: list[int]) -> None:
+    def _account_small(self, op: np.ndarray, z: np.ndarray, ok: np.ndarray, moved: np.ndarray,
+                       dust: np.ndarray) -> None:
         """``_account`` for a few rows, in Python ints (the same totals, without array overheads)."""
         count_ok, count_failed, amount = self._count_ok, self._count_failed, self._amount
         burned = 0
-        if len(ops) == 1:  # one kind for the whole batch (fees, a pallet's movement): totals at once
-            c = ops[0]
+        mvs = moved.tolist()
+        if op.shape[0] == 1:  # one kind for the whole batch (fees, a pallet's movement): totals at once
+            c = int(op[0])
+            oks = ok.tolist()
             n_ok = sum(oks)
             count_ok[c] += n_ok
             count_failed[c] += len(oks) - n_ok
@@ -719,12 +721,16 @@ class Ledger:
             elif c in (OP_BURN, OP_SLASH_STAKED_BURN, OP_SLASH_RESERVED_BURN):
                 burned += amt
             elif c == OP_FEE and amt:
-                one_z = len(zs) == 1
-                for i, m in enumerate(mvs):
-                    if m:
-                        p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
-                        burned += m - perbill_int(m, p)
+                zs = z.tolist()
+                if len(zs) == 1:  # (perbill_int inlined: 0 ≤ m ≤ INT64_MAX, 0 ≤ p ≤ PERBILL)
+                    p = min(max(zs[0], 0), PERBILL)
+                    burned += amt - sum((m // PERBILL) * p + (m % PERBILL) * p // PERBILL for m in mvs if m)
+                else:
+                    for i, m in enumerate(mvs):
+                        if m:
+                            burned += m - perbill_int(m, min(max(zs[i], 0), PERBILL))
         else:
+            ops, oks, zs = op.tolist(), ok.tolist(), z.tolist()
             one_z = len(zs) == 1
             for i in range(len(oks)):
                 c = ops[i]
@@ -743,6 +749,7 @@ class Ledger:
                 elif c == OP_FEE:
                     p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
                     burned += amt - perbill_int(amt, p)
+        dusts = dust.tolist()
         if any(dusts):
             for d in dusts:
                 if d:
@@ -892,7 +899,8 @@ class Ledger:
     def snapshot(self, block: int) -> dict[str, int]:
         """The ``supply.parquet`` row for ``block``: column totals and protocol totals, base units."""
         hi, lo = _column_sums(self._bal, np.int64(self._n))
-        tot = [(int(hi[c]) << 32) + int(lo[c]) for c in range(ESCROW_TRACKED)]
+        h, lo_ = hi.tolist(), lo.tolist()
+        tot = [(h[c] << 32) + lo_[c] for c in range(ESCROW_TRACKED)]
         return {
             "block": int(block),
             "free": tot[FREE],
@@ -931,13 +939,18 @@ class SupplyRecorder:
         self.ledger = ledger
         self.check = check
         self.store = ColumnStore(SUPPLY_SCHEMA, capacity)
+        #: the snapshot's keys are the schema's columns in order: rows are appended positionally
+        self._positional = list(ledger.snapshot(0)) == list(self.store.cols)
 
     def record(self, block: int) -> dict[str, int]:
         """Snapshot the ledger as of finalized ``block`` and append it; returns the row."""
         if self.check:
             self.ledger.check()
         row = self.ledger.snapshot(block)
-        self.store.append(**row)
+        if self._positional:
+            self.store.append_values(*row.values())
+        else:
+            self.store.append(**row)
         return row
 
     def frame(self) -> pd.DataFrame:
