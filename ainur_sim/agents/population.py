@@ -350,9 +350,9 @@ class MarketPopulation(mesa.Model):
         k = self.cfg.market.auction.max_bidders
         if idx.size > k:
             idx = idx[np.argsort(ask[idx], kind="stable")[:k]]
-        book, now = self.market.book, self.env.now
-        for account, a, c in zip(self.accounts[idx].tolist(), ask[idx].tolist(), cost[idx].tolist(), strict=True):
-            book.submit("submit_bid", account, now, (task, int(a), int(c)))
+        self.market.book.submit_many("submit_bid", self.accounts[idx].tolist(), self.env.now,
+                                     [(task, int(a), int(c)) for a, c in zip(ask[idx].tolist(), cost[idx].tolist(),
+                                                                             strict=True)])
 
     def _on_dropped(self, e: dict[str, Any]) -> None:
         """Fee bumping: the pool dropped an agent's call (congestion) — resubmit it with a higher tip, at

@@ -132,10 +132,13 @@ class TransactionFlow:
                                            length_bytes=length, gossip_mean_s=self.gossip_mean_s,
                                            longevity_s=self.longevity_s, payload=code)
             batches.append(b)
-        market = self.book.take_outbox() if self.book is not None else None
+        market, market_in_order = None, True
+        if self.book is not None:
+            market_in_order = self.book.outbox_in_order  # (``_in_order`` of the batch, kept as calls come in)
+            market = self.book.take_outbox()
         if market is not None:
             batches.append(market)
-        if len(batches) > 1 and (market is None or _in_order(market.t_submit)):
+        if len(batches) > 1 and (market is None or market_in_order):
             # every generated batch is in time order: the pool's stable sort of the concatenation, merged
             batch = TxBatch.merge_sorted(batches)
         else:
