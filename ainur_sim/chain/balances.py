@@ -411,6 +411,7 @@ _SMALL_BATCH = 32
 _KEEP_ALIVE = {False: np.zeros(1, dtype=np.int64), True: np.ones(1, dtype=np.int64)}
 _OP_ARRAYS = [np.array([k], dtype=np.int64) for k in range(len(KINDS))]
 _N_KINDS = len(KINDS)
+_PAIR_OPS = np.array([OP_FEE, OP_TRANSFER], dtype=np.int64)
 
 
 class Ledger:
@@ -445,6 +446,11 @@ class Ledger:
         self._amount = [0] * (len(KINDS) + 1)
         #: scratch rows of ``_apply_one``: account a, account b, amount, aux, dust out
         self._one = [np.zeros(1, dtype=np.int64) for _ in range(5)]
+        #: scratch rows of ``pay_fee_and_tip``: accounts a, b (b[0] = −1), amounts, aux (aux[1] = −1), ok,
+        #: moved, dust
+        self._pair = [np.zeros(2, dtype=np.int64), np.full(2, -1, dtype=np.int64), np.zeros(2, dtype=np.int64),
+                      np.full(2, -1, dtype=np.int64), np.zeros(2, dtype=np.bool_), np.zeros(2, dtype=np.int64),
+                      np.zeros(2, dtype=np.int64)]
 
     # --- accounts -----------------------------------------------------------------------------------
     @property
@@ -618,6 +624,37 @@ class Ledger:
         if burned:
             self.burned += burned
         return ok, moved
+
+    def pay_fee_and_tip(self, account: int, author: int, fee: int, tip: int, ppb: int) -> tuple[bool, bool]:
+        """``apply_prepared([OP_FEE, OP_TRANSFER], [account] * 2, [−1, author], [fee, tip], [ppb, −1], [1])``:
+        ``account`` pays ``fee`` (``ppb`` of it to the treasury, keep-alive), then ``tip`` to ``author``
+        (keep-alive) — the same kernel pass and accounting, without the batch path's array handling (the
+        runtime charges a block's background fees and tips this way every block). Returns (fee paid, tip paid)."""
+        a, b, x, z, ok, moved, dust = self._pair
+        a[0] = a[1] = account  # (an int outside int64 raises OverflowError here, as in ``_ints``)
+        b[1] = author
+        x[0] = fee
+        x[1] = tip
+        z[0] = ppb
+        _apply(self._bal, np.int64(self._n), np.int64(self.ed), _PAIR_OPS, a, b, x, z, _KEEP_ALIVE[True],
+               self._state, self._esc_amt, self._esc_owner, ok, moved, dust)
+        fee_ok, tip_ok = ok.tolist()
+        m_fee, m_tip = moved.tolist()
+        count_ok, count_failed, amounts = self._count_ok, self._count_failed, self._amount
+        (count_ok if fee_ok else count_failed)[OP_FEE] += 1
+        (count_ok if tip_ok else count_failed)[OP_TRANSFER] += 1
+        amounts[OP_FEE] += m_fee
+        amounts[OP_TRANSFER] += m_tip
+        burned = m_fee - perbill_int(m_fee, min(max(ppb, 0), PERBILL))
+        for d in dust.tolist():
+            if d:
+                self.n_reaped += 1
+                count_ok[-1] += 1
+                amounts[-1] += d
+                self.dust_burned += d
+                burned += d
+        self.burned += burned
+        return fee_ok, tip_ok
 
     def _ops(self, kinds: object) -> np.ndarray:
         if type(kinds) is int or isinstance(kinds, np.integer):

@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 #: Code → short call name (the pallets' vocabulary).
 SHORT_NAMES: tuple[str, ...] = tuple(CALLS)
 
-_BACKGROUND_OPS = np.array([OP_FEE, OP_TRANSFER], dtype=np.int64)
 _FEE_OP = np.array([OP_FEE], dtype=np.int64)
 _NO_ACCOUNT = np.array([-1], dtype=np.int64)
 _KEEP_ALIVE = np.array([1], dtype=np.int64)
@@ -124,9 +123,6 @@ class Runtime:
         self._fee_multiplier = float("nan")
         self._fee_cache: dict[int, int] = {}
         self._ppb_arr = np.array([self._ppb], dtype=np.int64)
-        self._bg_from: np.ndarray | None = None
-        self._bg_to = np.array([-1, -1], dtype=np.int64)
-        self._bg_aux = np.array([self._ppb, -1], dtype=np.int64)
 
     def register(self, pallet: Pallet) -> None:
         """Route ``pallet.calls`` to ``pallet`` and run its ``on_finalize`` every block (registration order)."""
@@ -298,15 +294,7 @@ class Runtime:
 
     def _charge_background(self, ctx: BlockContext, fees: int, tips: int) -> bool:
         eco = self.economy
-        bg = eco.background_account
-        author = ctx.author_account
-        if self._bg_from is None or self._bg_from[0] != bg:
-            self._bg_from = np.array([bg, bg], dtype=np.int64)
-        self._bg_to[1] = author
-        amounts = np.array([fees, tips], dtype=np.int64)
-        ok, _ = eco.ledger.apply_prepared(_BACKGROUND_OPS, self._bg_from, self._bg_to, amounts,
-                                          self._bg_aux, _KEEP_ALIVE, escrow_locks=False)
-        fee_ok, tip_ok = ok.tolist()
+        fee_ok, tip_ok = eco.ledger.pay_fee_and_tip(eco.background_account, ctx.author_account, fees, tips, self._ppb)
         if fee_ok:
             self.fees_charged += fees
         if tip_ok:
