@@ -111,7 +111,8 @@ class TaskBook:
         """Ids of the tasks currently in ``status`` (``assigned`` or ``delivered``) whose ``key`` column (e.g.
         ``deadline_block``) is ≤ ``limit``, ascending — ``[k for k in in_status(status) if key[k] <= limit]``
         for a key that is set when a task enters the status and not changed while it stays there, without
-        a pass over all of them: a heap by key, entries of tasks that left the status dropped as they come up."""
+        a pass over all of them: a heap by key, entries of tasks that left the status dropped as they come up.
+        Each task is returned once: the caller moves it out of the status (the escrow settles it)."""
         heap = self._due_heap[status]
         entered = self._entered[status]
         if entered:
