@@ -96,20 +96,27 @@ class CallBook:
             self._negative_tip = True
         return i
 
-    def submit_many(self, call: str, origins: list[int], t: float, args: list[tuple[int, ...]]) -> None:
+    def submit_many(self, call: str, origins: list[int], t: float, args: list[tuple[int, ...]], *,
+                    padded: bool = False) -> None:
         """``submit(call, origin, t, a)`` for each ``origin, a`` of ``origins, args`` in turn (no tip, no
-        resubmission): one record each, in order."""
+        resubmission): one record each, in order. ``padded``: every origin is a Python int and every ``a``
+        a tuple of ``N_ARGS`` Python ints, unused ones −1 (as stored; taken as they are)."""
         n = len(origins)
         if len(args) != n:
             raise ValueError(f"{n} origins but {len(args)} argument tuples")
         if not n:
             return
-        if any(len(a) > N_ARGS for a in args):
-            raise ValueError(f"at most {N_ARGS} arguments per call, got {max(len(a) for a in args)}")
         i = len(self.code)
-        self.code.extend([code_of(call)] * n)
-        self.origin.extend([int(o) for o in origins])
-        self.args.extend([(*map(int, a), *_PAD[len(a)]) for a in args])
+        code = code_of(call)
+        if padded:
+            self.args.extend(args)
+            self.origin.extend(origins)
+        else:
+            if any(len(a) > N_ARGS for a in args):
+                raise ValueError(f"at most {N_ARGS} arguments per call, got {max(len(a) for a in args)}")
+            self.args.extend([(*map(int, a), *_PAD[len(a)]) for a in args])
+            self.origin.extend([int(o) for o in origins])
+        self.code.extend([code] * n)
         t = float(t)
         self.t_submit.extend([t] * n)
         self.tip.extend([0] * n)
