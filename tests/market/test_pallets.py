@@ -358,7 +358,7 @@ def test_task_book_due_matches_a_pass_over_the_status() -> None:
     from ainur_sim.market.tasks import ASSIGNED, DELIVERED, TaskBook
     rng = np.random.default_rng(3)
     tb = TaskBook()
-    for k in range(60):
+    for _ in range(60):
         tb.add(1, 0, 10, 0.5, 1e9, 0.0, 0.0, 5)
     for step in range(40):
         for k in rng.choice(60, 5, replace=False).tolist():
