@@ -53,6 +53,16 @@ class ColumnStore:
         self.n = i + 1
         return i
 
+    def append_values(self, *values: object) -> int:
+        """``append`` with every column's value given positionally, in schema order (no keyword dict)."""
+        i = self.n
+        if i >= self._cap:
+            self._grow(i + 1)
+        for col, v in zip(self.cols.values(), values, strict=True):
+            col[i] = v
+        self.n = i + 1
+        return i
+
     def extend(self, count: int, **values: object) -> slice:
         """Append ``count`` rows at once from arrays (or scalars broadcast); returns their slice."""
         start = self.n

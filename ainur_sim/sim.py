@@ -6,8 +6,11 @@ does touches global state or the working directory, and the same config gives id
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -57,6 +60,47 @@ if TYPE_CHECKING:  # (imported where a population is built: Mesa's import costs 
 def _config_schema() -> DictConfig:
     """``OmegaConf.structured(Config)``, built once per process (≈ 60 ms each time; merging copies it)."""
     return OmegaConf.structured(Config)
+
+
+class _NotPlain(Exception):
+    """A config value ``config_container`` leaves to OmegaConf."""
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _plain(value: Any, hint: Any) -> Any:
+    """``value`` (of type ``hint``) as ``OmegaConf.to_container(OmegaConf.structured(…), resolve=True)`` gives
+    it, for the types the config uses with values of exactly those types; ``_NotPlain`` otherwise."""
+    if hint in (float, int, str, bool):
+        if type(value) is not hint or (hint is str and ("${" in value or value == "???")):
+            raise _NotPlain  # (OmegaConf would convert, resolve or refuse it)
+        return value
+    if dataclasses.is_dataclass(hint):
+        if type(value) is not hint:
+            raise _NotPlain
+        hints = _hints(hint)
+        return {f.name: _plain(getattr(value, f.name), hints[f.name]) for f in dataclasses.fields(hint)}
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is types.UnionType and len(args) == 2 and type(None) in args:
+        return None if value is None else _plain(value, args[0] if args[1] is type(None) else args[1])
+    if origin is list and type(value) is list:
+        return [_plain(v, args[0]) for v in value]
+    if origin is dict and type(value) is dict and args[0] is str:
+        return {_plain(k, str): _plain(v, args[1]) for k, v in value.items()}
+    raise _NotPlain
+
+
+def config_container(typed: Config) -> dict[str, Any]:
+    """``OmegaConf.to_container(OmegaConf.structured(typed), resolve=True)`` — the run's config as plain
+    containers — built directly from the dataclasses when every value already has its field's type (≈ 0.2 s
+    less per run); through OmegaConf otherwise."""
+    try:
+        return _plain(typed, Config)
+    except _NotPlain:
+        return OmegaConf.to_container(OmegaConf.structured(typed), resolve=True)
 
 
 def to_config(cfg: Config | DictConfig | Mapping[str, Any]) -> Config:
@@ -375,7 +419,7 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
         supply=supply,
         agents=agents,
         kpis=kpis,
-        config=OmegaConf.to_container(OmegaConf.structured(typed), resolve=True),
+        config=config_container(typed),
         seed=typed.seed,
         duration_s=duration,
         wall_s=time.perf_counter() - t0,

@@ -139,3 +139,35 @@ def test_sweep_value_fast_check_leaves_the_rest_to_compose(override):
     from ainur_sim.cli import _ValueSweepChecker
 
     assert _ValueSweepChecker(compose(["scenario=baseline"])).check(override) is False
+
+
+def _strictly_equal(a: object, b: object) -> bool:
+    """Equal values of equal types, all the way down (5 and 5.0 differ: config.yaml would too)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_strictly_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_strictly_equal(x, y) for x, y in zip(a, b, strict=True))
+    return a == b or (a != a and b != b)  # (NaN)
+
+
+@pytest.mark.parametrize("overrides", [
+    [], ["scenario=launch_week"], ["scenario=emergency_pause"], ["scenario=partition"],
+    ["scenario=congestion_10x"], ["scenario=verifier_outage"], ["population=adversarial_mixed"],
+    ["scenario=validator_outage", "faults.mtbf_s=3600", "chain.consensus=aura"],
+])
+def test_config_container_is_omegaconfs(overrides: list[str]) -> None:
+    """The run's config as plain containers (config.yaml) is OmegaConf's, value for value and type for type."""
+    from omegaconf import OmegaConf
+
+    from ainur_sim import compose
+    from ainur_sim.sim import _NotPlain, _plain, config_container, to_config
+    typed = to_config(compose(overrides))
+    expected = OmegaConf.to_container(OmegaConf.structured(typed), resolve=True)
+    assert _strictly_equal(_plain(typed, type(typed)), expected)  # (the direct path, not the fallback)
+    assert _strictly_equal(config_container(typed), expected)
+    typed.duration_s = 600  # an int in a float field: OmegaConf converts it, so it decides
+    with pytest.raises(_NotPlain):
+        _plain(typed, type(typed))
+    assert _strictly_equal(config_container(typed), OmegaConf.to_container(OmegaConf.structured(typed), resolve=True))

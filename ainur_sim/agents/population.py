@@ -350,9 +350,11 @@ class MarketPopulation(mesa.Model):
         k = self.cfg.market.auction.max_bidders
         if idx.size > k:
             idx = idx[np.argsort(ask[idx], kind="stable")[:k]]
-        book, now = self.market.book, self.env.now
-        for account, a, c in zip(self.accounts[idx].tolist(), ask[idx].tolist(), cost[idx].tolist(), strict=True):
-            book.submit("submit_bid", account, now, (task, int(a), int(c)))
+        # (args as the book stores them: (task, ask, cost, −1), the asks and costs truncated to ints as int())
+        self.market.book.submit_many("submit_bid", self.accounts[idx].tolist(), self.env.now,
+                                     [(task, a, c, -1) for a, c in zip(ask[idx].astype(np.int64).tolist(),
+                                                                       cost[idx].astype(np.int64).tolist(),
+                                                                       strict=True)], padded=True)
 
     def _on_dropped(self, e: dict[str, Any]) -> None:
         """Fee bumping: the pool dropped an agent's call (congestion) — resubmit it with a higher tip, at

@@ -411,6 +411,7 @@ _SMALL_BATCH = 32
 _KEEP_ALIVE = {False: np.zeros(1, dtype=np.int64), True: np.ones(1, dtype=np.int64)}
 _OP_ARRAYS = [np.array([k], dtype=np.int64) for k in range(len(KINDS))]
 _N_KINDS = len(KINDS)
+_PAIR_OPS = np.array([OP_FEE, OP_TRANSFER], dtype=np.int64)
 
 
 class Ledger:
@@ -445,6 +446,11 @@ class Ledger:
         self._amount = [0] * (len(KINDS) + 1)
         #: scratch rows of ``_apply_one``: account a, account b, amount, aux, dust out
         self._one = [np.zeros(1, dtype=np.int64) for _ in range(5)]
+        #: scratch rows of ``pay_fee_and_tip``: accounts a, b (b[0] = −1), amounts, aux (aux[1] = −1), ok,
+        #: moved, dust
+        self._pair = [np.zeros(2, dtype=np.int64), np.full(2, -1, dtype=np.int64), np.zeros(2, dtype=np.int64),
+                      np.full(2, -1, dtype=np.int64), np.zeros(2, dtype=np.bool_), np.zeros(2, dtype=np.int64),
+                      np.zeros(2, dtype=np.int64)]
 
     # --- accounts -----------------------------------------------------------------------------------
     @property
@@ -619,6 +625,37 @@ class Ledger:
             self.burned += burned
         return ok, moved
 
+    def pay_fee_and_tip(self, account: int, author: int, fee: int, tip: int, ppb: int) -> tuple[bool, bool]:
+        """``apply_prepared([OP_FEE, OP_TRANSFER], [account] * 2, [−1, author], [fee, tip], [ppb, −1], [1])``:
+        ``account`` pays ``fee`` (``ppb`` of it to the treasury, keep-alive), then ``tip`` to ``author``
+        (keep-alive) — the same kernel pass and accounting, without the batch path's array handling (the
+        runtime charges a block's background fees and tips this way every block). Returns (fee paid, tip paid)."""
+        a, b, x, z, ok, moved, dust = self._pair
+        a[0] = a[1] = account  # (an int outside int64 raises OverflowError here, as in ``_ints``)
+        b[1] = author
+        x[0] = fee
+        x[1] = tip
+        z[0] = ppb
+        _apply(self._bal, np.int64(self._n), np.int64(self.ed), _PAIR_OPS, a, b, x, z, _KEEP_ALIVE[True],
+               self._state, self._esc_amt, self._esc_owner, ok, moved, dust)
+        fee_ok, tip_ok = ok.tolist()
+        m_fee, m_tip = moved.tolist()
+        count_ok, count_failed, amounts = self._count_ok, self._count_failed, self._amount
+        (count_ok if fee_ok else count_failed)[OP_FEE] += 1
+        (count_ok if tip_ok else count_failed)[OP_TRANSFER] += 1
+        amounts[OP_FEE] += m_fee
+        amounts[OP_TRANSFER] += m_tip
+        burned = m_fee - perbill_int(m_fee, min(max(ppb, 0), PERBILL))
+        for d in dust.tolist():
+            if d:
+                self.n_reaped += 1
+                count_ok[-1] += 1
+                amounts[-1] += d
+                self.dust_burned += d
+                burned += d
+        self.burned += burned
+        return fee_ok, tip_ok
+
     def _ops(self, kinds: object) -> np.ndarray:
         if type(kinds) is int or isinstance(kinds, np.integer):
             if 0 <= int(kinds) < len(KINDS):
@@ -668,7 +705,7 @@ class Ledger:
         if m == 0:
             return
         if m <= _SMALL_BATCH:
-            self._account_small(op.tolist(), z.tolist(), ok.tolist(), moved.tolist(), dust.tolist())
+            self._account_small(op, z, ok, moved, dust)
             return
         codes = [int(op[0])] if op.shape[0] == 1 else [int(c) for c in np.unique(op)]
         burned = 0
@@ -700,13 +737,15 @@ class Ledger:
             burned += d
         self.burned += burned
 
-    def _account_small(self, ops: list[int], zs: list[int], oks: list[bool], mvs: list[int],
-                       dusts: list[int]) -> None:
+    def _account_small(self, op: np.ndarray, z: np.ndarray, ok: np.ndarray, moved: np.ndarray,
+                       dust: np.ndarray) -> None:
         """``_account`` for a few rows, in Python ints (the same totals, without array overheads)."""
         count_ok, count_failed, amount = self._count_ok, self._count_failed, self._amount
         burned = 0
-        if len(ops) == 1:  # one kind for the whole batch (fees, a pallet's movement): totals at once
-            c = ops[0]
+        mvs = moved.tolist()
+        if op.shape[0] == 1:  # one kind for the whole batch (fees, a pallet's movement): totals at once
+            c = int(op[0])
+            oks = ok.tolist()
             n_ok = sum(oks)
             count_ok[c] += n_ok
             count_failed[c] += len(oks) - n_ok
@@ -719,12 +758,16 @@ class Ledger:
             elif c in (OP_BURN, OP_SLASH_STAKED_BURN, OP_SLASH_RESERVED_BURN):
                 burned += amt
             elif c == OP_FEE and amt:
-                one_z = len(zs) == 1
-                for i, m in enumerate(mvs):
-                    if m:
-                        p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
-                        burned += m - perbill_int(m, p)
+                zs = z.tolist()
+                if len(zs) == 1:  # (perbill_int inlined: 0 ≤ m ≤ INT64_MAX, 0 ≤ p ≤ PERBILL)
+                    p = min(max(zs[0], 0), PERBILL)
+                    burned += amt - sum((m // PERBILL) * p + (m % PERBILL) * p // PERBILL for m in mvs if m)
+                else:
+                    for i, m in enumerate(mvs):
+                        if m:
+                            burned += m - perbill_int(m, min(max(zs[i], 0), PERBILL))
         else:
+            ops, oks, zs = op.tolist(), ok.tolist(), z.tolist()
             one_z = len(zs) == 1
             for i in range(len(oks)):
                 c = ops[i]
@@ -743,6 +786,7 @@ class Ledger:
                 elif c == OP_FEE:
                     p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
                     burned += amt - perbill_int(amt, p)
+        dusts = dust.tolist()
         if any(dusts):
             for d in dusts:
                 if d:
@@ -892,7 +936,8 @@ class Ledger:
     def snapshot(self, block: int) -> dict[str, int]:
         """The ``supply.parquet`` row for ``block``: column totals and protocol totals, base units."""
         hi, lo = _column_sums(self._bal, np.int64(self._n))
-        tot = [(int(hi[c]) << 32) + int(lo[c]) for c in range(ESCROW_TRACKED)]
+        h, lo_ = hi.tolist(), lo.tolist()
+        tot = [(h[c] << 32) + lo_[c] for c in range(ESCROW_TRACKED)]
         return {
             "block": int(block),
             "free": tot[FREE],
@@ -931,13 +976,18 @@ class SupplyRecorder:
         self.ledger = ledger
         self.check = check
         self.store = ColumnStore(SUPPLY_SCHEMA, capacity)
+        #: the snapshot's keys are the schema's columns in order: rows are appended positionally
+        self._positional = list(ledger.snapshot(0)) == list(self.store.cols)
 
     def record(self, block: int) -> dict[str, int]:
         """Snapshot the ledger as of finalized ``block`` and append it; returns the row."""
         if self.check:
             self.ledger.check()
         row = self.ledger.snapshot(block)
-        self.store.append(**row)
+        if self._positional:
+            self.store.append_values(*row.values())
+        else:
+            self.store.append(**row)
         return row
 
     def frame(self) -> pd.DataFrame:

@@ -53,9 +53,19 @@ class CallBook:
         self.t_exec: list[float] = []
         self.first: list[int] = []
         """Per record: the first submission of the call it repeats (itself for an original)."""
-        self._outbox: list[int] = []
+        self._outbox_start = 0
+        """Records ``_outbox_start ..`` are in the outbox (records enter it in order and leave it together)."""
+        self._outbox_in_order = True
+        """The outbox's submission times are non-decreasing and NaN-free."""
+        self._outbox_last_t = -math.inf
+        self._negative_tip = False
+        """Some record has a negative tip (its batch then goes through ``TxBatch``'s checks, which refuse it)."""
         self._weight = {code_of(c): self.limits.call_weights[c] for c in CALLS}
         self._length = {code_of(c): CALL_LENGTHS[c] for c in CALLS}
+        #: the outbox's batches pass ``TxBatch``'s checks by construction when these do
+        self._valid_batches = (self.longevity_s > 0 and self.gossip_s >= 0
+                               and all(w >= 0 for w in self._weight.values())
+                               and all(n >= 0 for n in self._length.values()))
 
     def __len__(self) -> int:
         return len(self.code)
@@ -70,34 +80,84 @@ class CallBook:
         self.code.append(code_of(call))
         self.origin.append(int(origin))
         self.args.append((*map(int, args), *_PAD[len(args)]))
-        self.t_submit.append(float(t))
-        self.tip.append(int(tip))
+        t = float(t)
+        self.t_submit.append(t)
+        tip = int(tip)
+        self.tip.append(tip)
         self.status.append(PENDING)
         self.error.append("")
         self.block.append(-1)
         self.t_exec.append(math.nan)
         self.first.append(i if resubmits is None else self.first[resubmits])
-        self._outbox.append(i)
+        if not t >= self._outbox_last_t:
+            self._outbox_in_order = False
+        self._outbox_last_t = t
+        if tip < 0:
+            self._negative_tip = True
         return i
+
+    def submit_many(self, call: str, origins: list[int], t: float, args: list[tuple[int, ...]], *,
+                    padded: bool = False) -> None:
+        """``submit(call, origin, t, a)`` for each ``origin, a`` of ``origins, args`` in turn (no tip, no
+        resubmission): one record each, in order. ``padded``: every origin is a Python int and every ``a``
+        a tuple of ``N_ARGS`` Python ints, unused ones −1 (as stored; taken as they are)."""
+        n = len(origins)
+        if len(args) != n:
+            raise ValueError(f"{n} origins but {len(args)} argument tuples")
+        if not n:
+            return
+        i = len(self.code)
+        code = code_of(call)
+        if padded:
+            self.args.extend(args)
+            self.origin.extend(origins)
+        else:
+            if any(len(a) > N_ARGS for a in args):
+                raise ValueError(f"at most {N_ARGS} arguments per call, got {max(len(a) for a in args)}")
+            self.args.extend([(*map(int, a), *_PAD[len(a)]) for a in args])
+            self.origin.extend([int(o) for o in origins])
+        self.code.extend([code] * n)
+        t = float(t)
+        self.t_submit.extend([t] * n)
+        self.tip.extend([0] * n)
+        self.status.extend([PENDING] * n)
+        self.error.extend([""] * n)
+        self.block.extend([-1] * n)
+        self.t_exec.extend([math.nan] * n)
+        self.first.extend(range(i, i + n))
+        if not t >= self._outbox_last_t:
+            self._outbox_in_order = False
+        self._outbox_last_t = t
+
+    @property
+    def outbox_in_order(self) -> bool:
+        """The outbox's submission times are non-decreasing and NaN-free (what ``take_outbox`` will return)."""
+        return self._outbox_in_order
 
     def take_outbox(self) -> TxBatch | None:
         """The calls submitted since the last take, as a pool batch (None if there are none)."""
-        if not self._outbox:
+        r0, r1 = self._outbox_start, len(self.code)
+        if r0 == r1:
             return None
-        rows = self._outbox
-        self._outbox = []
-        n = len(rows)
-        t = np.array([self.t_submit[i] for i in rows], dtype=np.float64)
-        codes = [self.code[i] for i in rows]
+        self._outbox_start = r1
+        self._outbox_in_order = True
+        self._outbox_last_t = -math.inf
+        n = r1 - r0
+        t = np.array(self.t_submit[r0:r1], dtype=np.float64)
+        codes = self.code[r0:r1]
         weight, length = self._weight, self._length
         # the columns ``TxBatch.of`` would broadcast, built at their length directly
-        return TxBatch(t_submit=t, weight_s=np.array([weight[c] for c in codes], dtype=np.float64),
+        columns = dict(t_submit=t, weight_s=np.array([weight[c] for c in codes], dtype=np.float64),
                        length_bytes=np.array([length[c] for c in codes], dtype=np.int64),
-                       tip=np.array([self.tip[i] for i in rows], dtype=np.int64),
+                       tip=np.array(self.tip[r0:r1], dtype=np.int64),
                        operational=np.zeros(n, dtype=np.bool_), longevity_s=np.full(n, self.longevity_s),
                        sender=np.full(n, -1, dtype=np.int64), nonce=np.zeros(n, dtype=np.int64),
-                       payload=np.asarray(rows, dtype=np.int64) + FIRST_DYNAMIC_RECORD, t_ready=t + self.gossip_s,
-                       fee=np.zeros(n, dtype=np.int64))
+                       payload=np.arange(r0 + FIRST_DYNAMIC_RECORD, r1 + FIRST_DYNAMIC_RECORD, dtype=np.int64),
+                       t_ready=t + self.gossip_s, fee=np.zeros(n, dtype=np.int64))
+        if self._valid_batches and not self._negative_tip and not np.isnan(t).any():
+            # (weights, lengths, tips ≥ 0, longevity > 0, t_ready ≥ t_submit: what the checks would find)
+            return TxBatch.unchecked(**columns)
+        return TxBatch(**columns)
 
     def weight_s(self, i: int) -> float:
         """Dispatch weight of record ``i``, seconds."""

@@ -29,6 +29,7 @@ import numpy as np
 
 from ainur_sim.chain.balances import OP_FEE, OP_TRANSFER, Ledger, SupplyRecorder, share_to_ppb
 from ainur_sim.chain.calls import CALLS, FIRST_DYNAMIC_RECORD, FULL_NAMES, code_of
+from ainur_sim.chain.extrinsics import OK
 from ainur_sim.chain.fees import CALL_LENGTHS, FeeParams, inclusion_fee
 from ainur_sim.chain.pause import CallFilter
 from ainur_sim.record import ColumnStore
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 #: Code → short call name (the pallets' vocabulary).
 SHORT_NAMES: tuple[str, ...] = tuple(CALLS)
 
-_BACKGROUND_OPS = np.array([OP_FEE, OP_TRANSFER], dtype=np.int64)
 _FEE_OP = np.array([OP_FEE], dtype=np.int64)
 _NO_ACCOUNT = np.array([-1], dtype=np.int64)
 _KEEP_ALIVE = np.array([1], dtype=np.int64)
@@ -123,9 +123,6 @@ class Runtime:
         self._fee_multiplier = float("nan")
         self._fee_cache: dict[int, int] = {}
         self._ppb_arr = np.array([self._ppb], dtype=np.int64)
-        self._bg_from: np.ndarray | None = None
-        self._bg_to = np.array([-1, -1], dtype=np.int64)
-        self._bg_aux = np.array([self._ppb, -1], dtype=np.int64)
 
     def register(self, pallet: Pallet) -> None:
         """Route ``pallet.calls`` to ``pallet`` and run its ``on_finalize`` every block (registration order)."""
@@ -144,16 +141,21 @@ class Runtime:
         block (as :meth:`TxPool.on_finalized` gives them). Returns the number of calls that failed."""
         before = self.n_failed
         cols = tree.store.cols
+        authors, numbers, t_authored = cols["author"], cols["number"], cols["t_authored"]
+        multipliers, fees, tips = cols["fee_multiplier"], cols["fees"], cols["tips"]
+        validators = self.economy.validator_accounts if self.economy is not None else None
+        first = last = None
+        if payloads.size:
+            first, last = payload_blocks.item(0), payload_blocks.item(-1)
         for b in np.asarray(newly, dtype=np.int64).tolist():
             # (payloads come grouped by block: first and last in b means all are b's, no mask needed)
-            whole = not payloads.size or (payload_blocks[0] == b and payload_blocks[-1] == b)
+            whole = first is None or (first == b and last == b)
             recs = payloads if whole else payloads[payload_blocks == b]
-            author = int(cols["author"][b])
-            ctx = BlockContext(block_id=b, number=int(cols["number"][b]), t_authored=float(cols["t_authored"][b]),
-                               t=t, author_account=(int(self.economy.validator_accounts[author])
-                                                    if self.economy is not None and author >= 0 else -1),
-                               fee_multiplier=float(cols["fee_multiplier"][b]))
-            self.execute_block(ctx, recs, int(cols["fees"][b]), int(cols["tips"][b]))
+            author = authors.item(b)  # (``.item``: the Python scalar ``int(…)``/``float(…)`` would give)
+            ctx = BlockContext(block_id=b, number=numbers.item(b), t_authored=t_authored.item(b), t=t,
+                               author_account=validators.item(author) if validators is not None and author >= 0
+                               else -1, fee_multiplier=multipliers.item(b))
+            self.execute_block(ctx, recs, fees.item(b), tips.item(b))
         return self.n_failed - before
 
     def execute_block(self, ctx: BlockContext, recs: np.ndarray, block_fees: int = 0, block_tips: int = 0) -> None:
@@ -180,17 +182,22 @@ class Runtime:
         if book is None:
             raise RuntimeError("market call records need a CallBook")
         recs = rows.tolist()
-        code_of_rec, origin_of_rec = book.code, book.origin
+        code_of_rec, origin_of_rec, tip_of_rec = book.code, book.origin, book.tip
         code_list = [code_of_rec[i] for i in recs]
-        tip_list = [book.tip[i] for i in recs]
-        codes = np.array(code_list, dtype=np.int64)
-        fees = np.array(self._fees_of(code_list, ctx.fee_multiplier), dtype=np.int64)
-        tips = np.array(tip_list, dtype=np.int64)
-        paid = self._charge(np.array([origin_of_rec[i] for i in recs], dtype=np.int64), fees, tips, ctx,
-                            any_tip=any(tip_list)).tolist()
-        paused = (self.filter.paused(codes, np.full(codes.size, ctx.t_authored)).tolist() if self.filter.active
-                  else None)
+        tip_list = [tip_of_rec[i] for i in recs]
+        fee_list = self._fees_of(code_list, ctx.fee_multiplier)
+        any_tip = any(tip_list)
+        paid = self._charge(np.array([origin_of_rec[i] for i in recs], dtype=np.int64),
+                            np.array(fee_list, dtype=np.int64), np.array(tip_list, dtype=np.int64) if any_tip else None,
+                            ctx, any_tip=any_tip).tolist()
+        paused = (self.filter.paused(np.array(code_list, dtype=np.int64), np.full(len(recs), ctx.t_authored)).tolist()
+                  if self.filter.active else None)
         handler = self._handler
+        # a successful call's outcome is written straight into the book (``CallBook.settle``) and counted per
+        # code at the end of the block
+        status_of, error_of, block_of, t_exec_of = book.status, book.error, book.block, book.t_exec
+        block_id, t_exec = int(ctx.block_id), float(ctx.t)
+        n_ok: dict[int, int] = {}
         for k, i in enumerate(recs):
             code = code_list[k]
             if not paid[k]:
@@ -206,13 +213,19 @@ class Runtime:
             pallet = handler.get(code)
             error = "NoPallet" if pallet is None else pallet.dispatch(SHORT_NAMES[code], i, ctx)
             if error is None:
-                self.ok[code] += 1
-                book.settle(i, None, ctx.block_id, ctx.t)
+                n_ok[code] = n_ok.get(code, 0) + 1
+                status_of[i] = OK
+                error_of[i] = ""
+                block_of[i] = block_id
+                t_exec_of[i] = t_exec
                 continue
             self.failed_dispatch[code] += 1
             self.n_failed += 1
             self._settle(i, error, ctx)
-        return int(fees.sum()), sum(tip_list)
+        ok = self.ok
+        for code, count in n_ok.items():
+            ok[code] += count
+        return sum(fee_list), sum(tip_list)
 
     def _fees_of(self, code_list: list[int], multiplier: float) -> list[int]:
         """Inclusion fee of each call (by code) at ``multiplier``: one ``inclusion_fee`` per distinct code —
@@ -246,7 +259,7 @@ class Runtime:
         led = self.economy.ledger
         paid, moved = led.apply_prepared(_FEE_OP, accounts, _NO_ACCOUNT, fees, self._ppb_arr, _KEEP_ALIVE,
                                           escrow_locks=False)
-        self.fees_charged += int(moved.sum())
+        self.fees_charged += sum(moved.tolist())
         if not any_tip:
             return paid
         tipped = paid & (tips > 0)
@@ -281,15 +294,7 @@ class Runtime:
 
     def _charge_background(self, ctx: BlockContext, fees: int, tips: int) -> bool:
         eco = self.economy
-        bg = eco.background_account
-        author = ctx.author_account
-        if self._bg_from is None or self._bg_from[0] != bg:
-            self._bg_from = np.array([bg, bg], dtype=np.int64)
-        self._bg_to[1] = author
-        amounts = np.array([fees, tips], dtype=np.int64)
-        ok, _ = eco.ledger.apply_prepared(_BACKGROUND_OPS, self._bg_from, self._bg_to, amounts,
-                                          self._bg_aux, _KEEP_ALIVE, escrow_locks=False)
-        fee_ok, tip_ok = ok.tolist()
+        fee_ok, tip_ok = eco.ledger.pay_fee_and_tip(eco.background_account, ctx.author_account, fees, tips, self._ppb)
         if fee_ok:
             self.fees_charged += fees
         if tip_ok:

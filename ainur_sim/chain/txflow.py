@@ -53,6 +53,10 @@ SERIES_SCHEMA = {
 }
 
 
+_NO_PAYLOADS = np.zeros(0, dtype=np.int64)
+_NO_PAYLOADS.flags.writeable = False
+
+
 def _in_order(t: np.ndarray) -> bool:
     """``t`` non-decreasing and NaN-free (a NaN compares false)."""
     if t.shape[0] < 2:
@@ -132,10 +136,13 @@ class TransactionFlow:
                                            length_bytes=length, gossip_mean_s=self.gossip_mean_s,
                                            longevity_s=self.longevity_s, payload=code)
             batches.append(b)
-        market = self.book.take_outbox() if self.book is not None else None
+        market, market_in_order = None, True
+        if self.book is not None:
+            market_in_order = self.book.outbox_in_order  # (``_in_order`` of the batch, kept as calls come in)
+            market = self.book.take_outbox()
         if market is not None:
             batches.append(market)
-        if len(batches) > 1 and (market is None or _in_order(market.t_submit)):
+        if len(batches) > 1 and (market is None or market_in_order):
             # every generated batch is in time order: the pool's stable sort of the concatenation, merged
             batch = TxBatch.merge_sorted(batches)
         else:
@@ -204,26 +211,26 @@ class TransactionFlow:
         return to it; then the runtime executes the newly finalized blocks."""
         cols = self.tree.store.cols
         number, t_fin = cols["number"], cols["t_finalized"]
-        height = number[newly[-1]]
-        # (a few blocks: Python lists beat numpy's per-call cost)
+        ids = newly.tolist()
+        height = number.item(ids[-1])
+        # (a few blocks: Python lists and scalars beat numpy's per-call cost)
         finalized, orphaned, rest = [], [], []
         for b in self._unresolved:
-            if number[b] <= height:
-                (orphaned if math.isnan(t_fin[b]) else finalized).append(b)
+            if number.item(b) <= height:
+                (orphaned if math.isnan(t_fin.item(b)) else finalized).append(b)
             else:
                 rest.append(b)
         self._unresolved = rest
-        payloads = payload_blocks = np.zeros(0, dtype=np.int64)
+        payloads = payload_blocks = _NO_PAYLOADS
         if finalized or orphaned:
             out = self.pool.on_finalized(finalized, orphaned, t)
             payloads, payload_blocks = out.finalized_payloads, out.finalized_payload_blocks
             self._dropped(out.dropped_payloads, t)
-        ids = newly.tolist()
-        heights = [number[b] for b in ids]
+        heights = [number.item(b) for b in ids]
         if all(a <= b for a, b in zip(heights, heights[1:], strict=False)):  # (chains come oldest first)
-            in_order = newly.copy()
+            in_order = newly
         else:
             in_order = newly[np.argsort(number[newly], kind="stable")]
         self.failed_execution += self.runtime.execute_finalized(self.tree, in_order, payloads, payload_blocks, t)
         fees, tips = cols["fees"], cols["tips"]
-        self.fees_priced += sum(int(fees[b]) for b in ids) + sum(int(tips[b]) for b in ids)
+        self.fees_priced += sum([fees.item(b) + tips.item(b) for b in ids])

@@ -27,12 +27,13 @@ from ainur_sim.chain.balances import Ledger
 from ainur_sim.chain.events import EventBus
 from ainur_sim.chain.extrinsics import CallBook
 from ainur_sim.chain.runtime import BlockContext
-from ainur_sim.market.mechanisms import Mechanism
+from ainur_sim.market.mechanisms import Mechanism, vcg
 from ainur_sim.market.registry import Registry
 from ainur_sim.market.reputation import ReputationModel
 from ainur_sim.market.staking import Staking
 from ainur_sim.market.tasks import ASSIGNED, OPEN, TaskBook
 from ainur_sim.market.valuation import linear_quality
+from ainur_sim.market.vcg import clear_payments
 
 
 class Auction:
@@ -138,15 +139,20 @@ class Auction:
         self.reputation.ensure(int(agents.max()) + 1)
         q = linear_quality(self.reputation.score(agents, ctx.t), self.q_min)
         values = q[:, None] * budgets[None, :]
-        out = self.mechanism(values, costs)
-        won = {j: i for i, j in enumerate(out.task_of_agent.tolist()) if j >= 0}
+        lean = clear_payments(values, costs) if self.mechanism is vcg else None
+        if lean is None:
+            out = self.mechanism(values, costs)
+            task_of_agent, payment = out.task_of_agent, out.payment
+        else:
+            task_of_agent, payment = lean
+        won = {j: i for i, j in enumerate(task_of_agent.tolist()) if j >= 0}
         for j, k in enumerate(task_ids):
             i = won.get(j)
             if i is None:
                 self._refund(k, "refunded", ctx)
                 continue
             worker = bidders[i]
-            pay = int(min(np.floor(out.payment[i]), tb.budget[k]))
+            pay = int(min(np.floor(payment[i]), tb.budget[k]))
             rest = tb.budget[k] - pay
             if rest and not self.ledger.escrow_refund(tb.requester[k], rest, k)[0]:  # pragma: no cover
                 raise RuntimeError(f"escrow of task {k} short of its budget")

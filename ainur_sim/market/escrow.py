@@ -178,15 +178,17 @@ class Escrow:
     def on_finalize(self, ctx: BlockContext) -> None:
         tb = self.tasks
         n = ctx.number
-        for k in tb.in_status(DELIVERED):
-            if n >= tb.delivered_block[k] + self.p.challenge_window_blocks:
-                self._pay_worker(k, "completed", ctx)
-        for k in tb.in_status(ASSIGNED):
-            if n > tb.deadline_block[k]:
-                self._non_delivery(k, ctx)
-        for k in [k for k, d in self.disputes.items() if d.due_block <= n]:
-            self._rule(self.disputes.pop(k), ctx)
-        self._flush_feedback(ctx.t)
+        # (delivered tasks with n ≥ delivered_block + window, then assigned ones with n > deadline_block, each
+        # in task order)
+        for k in tb.due(DELIVERED, tb.delivered_block, n - self.p.challenge_window_blocks):
+            self._pay_worker(k, "completed", ctx)
+        for k in tb.due(ASSIGNED, tb.deadline_block, n - 1):
+            self._non_delivery(k, ctx)
+        if self.disputes:
+            for k in [k for k, d in self.disputes.items() if d.due_block <= n]:
+                self._rule(self.disputes.pop(k), ctx)
+        if self._feedback:
+            self._flush_feedback(ctx.t)
 
     def _flush_feedback(self, t: float) -> None:
         """Record the block's settlement outcomes with the reputation model, in settlement order (one batch

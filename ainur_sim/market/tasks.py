@@ -11,6 +11,7 @@ Amounts are integer base units; blocks are block numbers of the finalized chain;
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import numpy as np
@@ -49,6 +50,10 @@ class TaskBook:
         self.open_ids: list[int] = []  # tasks in bidding, in posting order
         self.post_record: list[int] = []
         self._by_status: dict[str, set[int]] = {}  # active statuses only: the per-block hooks' work lists
+        #: per timed status: tasks that entered it since the last ``due`` (keyed when ``due`` next runs, once
+        #: the caller has set the key column) and a heap of (key, task) over the tasks that entered it
+        self._entered: dict[str, list[int]] = {ASSIGNED: [], DELIVERED: []}
+        self._due_heap: dict[str, list[tuple[int, int]]] = {ASSIGNED: [], DELIVERED: []}
 
     def __len__(self) -> int:
         return len(self.requester)
@@ -94,10 +99,35 @@ class TaskBook:
         self.status[task] = status
         if status in ACTIVE:
             self._by_status.setdefault(status, set()).add(task)
+            entered = self._entered.get(status)
+            if entered is not None:
+                entered.append(task)
 
     def in_status(self, status: str) -> list[int]:
         """Ids of the tasks currently in an active ``status``, ascending."""
         return sorted(self._by_status.get(status, ()))
+
+    def due(self, status: str, key: list[int], limit: int) -> list[int]:
+        """Ids of the tasks currently in ``status`` (``assigned`` or ``delivered``) whose ``key`` column (e.g.
+        ``deadline_block``) is ≤ ``limit``, ascending — ``[k for k in in_status(status) if key[k] <= limit]``
+        for a key that is set when a task enters the status and not changed while it stays there, without
+        a pass over all of them: a heap by key, entries of tasks that left the status dropped as they come up.
+        Each task is returned once: the caller moves it out of the status (the escrow settles it)."""
+        heap = self._due_heap[status]
+        entered = self._entered[status]
+        if entered:
+            for k in entered:
+                heapq.heappush(heap, (key[k], k))
+            entered.clear()
+        if not heap or heap[0][0] > limit:
+            return []
+        now = self.status
+        out = set()
+        while heap and heap[0][0] <= limit:
+            k = heapq.heappop(heap)[1]
+            if now[k] == status:
+                out.add(k)
+        return sorted(out)
 
     def frame(self) -> pd.DataFrame:
         """``tasks.parquet``: the contract's columns plus capability, threshold, bids and lifecycle times."""

@@ -551,6 +551,23 @@ def clear(values: np.ndarray | float, costs: np.ndarray) -> Outcome:
     return outcome_from_allocation(v, c, task_of_agent, payment)
 
 
+def clear_payments(values: np.ndarray, costs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(clear(values, costs).task_of_agent, clear(values, costs).payment)`` — the same arrays by the same
+    operations — for a non-empty market that needs no broadcasting: ``values`` and ``costs`` float64 of one
+    2-D shape, costs finite or ``+inf``, values finite. None when these do not hold (``clear`` then
+    decides, raising what it raises). For callers that read only the allocation and the payments (the
+    auction pallet, once per clearing) without building the full :class:`Outcome`."""
+    if not (type(values) is np.ndarray and type(costs) is np.ndarray and values.dtype == np.float64
+            and costs.dtype == np.float64 and costs.ndim == 2 and values.shape == costs.shape and costs.size
+            and (costs > -np.inf).all() and np.isfinite(values).all()):
+        return None
+    task_of_agent, marginal = _unit_solution(values, costs)
+    winners = np.flatnonzero(task_of_agent >= 0)
+    payment = np.zeros(costs.shape[0])
+    payment[winners] = costs[winners, task_of_agent[winners]] + marginal[winners]
+    return task_of_agent, payment
+
+
 # --------------------------------------------------------------------------------------------------
 # Capacity-k agents
 # --------------------------------------------------------------------------------------------------

@@ -639,3 +639,30 @@ def test_snapshot_sums_are_the_checking_scans_sums():
     s_hi, s_lo, _, _, _ = _scan(bal, np.int64(4_999), np.int64(1))
     np.testing.assert_array_equal(hi, s_hi[:4])
     np.testing.assert_array_equal(lo, s_lo[:4])
+
+
+@pytest.mark.parametrize(("fee", "tip", "author", "free"), [
+    (10**9, 5 * 10**8, 2, 10**13),        # both paid
+    (10**9, 0, -1, 10**13),               # no author: the tip row fails
+    (10**13, 10**8, 2, 10**13),           # keep-alive refuses the fee, the tip is paid
+    (10**13 - 10**10 + 1, 10**8, 2, 10**13),  # the fee would leave dust: refused
+    (2 * 10**13, 0, 2, 10**13),           # insufficient funds
+])
+def test_pay_fee_and_tip_is_the_two_row_batch(fee: int, tip: int, author: int, free: int) -> None:
+    """``pay_fee_and_tip`` = ``apply_prepared([fee, transfer], …)``: balances, protocol totals and statistics."""
+    from ainur_sim.chain.balances import OP_FEE, OP_TRANSFER
+    ledgers = []
+    for _ in range(2):
+        led = Ledger()
+        led.create_accounts(3)
+        led.genesis([free, 10**12, 10**12])
+        led.stake(2, 10**11)
+        ledgers.append(led)
+    ppb = 200_000_000
+    ok, _ = ledgers[0].apply_prepared(np.array([OP_FEE, OP_TRANSFER]), np.array([0, 0]), np.array([-1, author]),
+                                      np.array([fee, tip]), np.array([ppb, -1]), np.array([1]), escrow_locks=False)
+    assert ledgers[1].pay_fee_and_tip(0, author, fee, tip, ppb) == tuple(ok.tolist())
+    a, b = ledgers
+    assert np.array_equal(a.free, b.free) and np.array_equal(a.staked, b.staked)
+    assert (a.treasury, a.burned, a.total_issuance, a.n_reaped) == (b.treasury, b.burned, b.total_issuance, b.n_reaped)
+    assert a.stats().equals(b.stats())

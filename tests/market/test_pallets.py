@@ -351,3 +351,27 @@ def test_failures_are_announced_as_events():
     rec = h.call("submit_bid", h.acc["w1"], 7, tokens(1))
     h.block()
     assert seen and seen[0]["record"] == rec and seen[0]["error"] == "UnknownTask"
+
+
+def test_task_book_due_matches_a_pass_over_the_status() -> None:
+    """``TaskBook.due`` = the tasks in the status whose key is ≤ the limit, ascending, as a full pass finds them."""
+    from ainur_sim.market.tasks import ASSIGNED, DELIVERED, TaskBook
+    rng = np.random.default_rng(3)
+    tb = TaskBook()
+    for _ in range(60):
+        tb.add(1, 0, 10, 0.5, 1e9, 0.0, 0.0, 5)
+    for step in range(40):
+        for k in rng.choice(60, 5, replace=False).tolist():
+            if tb.status[k] == "open":
+                tb.set_status(k, ASSIGNED)
+                tb.deadline_block[k] = step + int(rng.integers(0, 10))
+            elif tb.status[k] == ASSIGNED:
+                tb.set_status(k, DELIVERED)
+                tb.delivered_block[k] = step
+            elif tb.status[k] == DELIVERED:
+                tb.set_status(k, "completed")
+        for status, key, limit in ((DELIVERED, tb.delivered_block, step - 3), (ASSIGNED, tb.deadline_block, step)):
+            expected = [k for k in tb.in_status(status) if key[k] <= limit]
+            assert tb.due(status, key, limit) == expected
+            for k in expected:  # (what the escrow does with them: they leave the status)
+                tb.set_status(k, "failed")
