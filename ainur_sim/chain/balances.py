@@ -616,11 +616,7 @@ class Ledger:
                 burned = amt - perbill_int(amt, p)
         d = int(dust[0])
         if d:
-            self.n_reaped += 1
-            self._count_ok[-1] += 1
-            self._amount[-1] += d
-            self.dust_burned += d
-            burned += d
+            burned += self._reaped(1, d)
         if burned:
             self.burned += burned
         return ok, moved
@@ -646,13 +642,9 @@ class Ledger:
         amounts[OP_FEE] += m_fee
         amounts[OP_TRANSFER] += m_tip
         burned = m_fee - perbill_int(m_fee, min(max(ppb, 0), PERBILL))
-        for d in dust.tolist():
-            if d:
-                self.n_reaped += 1
-                count_ok[-1] += 1
-                amounts[-1] += d
-                self.dust_burned += d
-                burned += d
+        dusts = [d for d in dust.tolist() if d]
+        if dusts:
+            burned += self._reaped(len(dusts), sum(dusts))
         self.burned += burned
         return fee_ok, tip_ok
 
@@ -729,13 +721,17 @@ class Ledger:
                 burned += amt - exact_sum(perbill_of(mv, np.clip(ppb, 0, PERBILL)))
         d = exact_sum(dust)
         if d:
-            n_reaped = int(np.count_nonzero(dust))
-            self.n_reaped += n_reaped
-            self._count_ok[-1] += n_reaped
-            self._amount[-1] += d
-            self.dust_burned += d
-            burned += d
+            burned += self._reaped(int(np.count_nonzero(dust)), d)
         self.burned += burned
+
+    def _reaped(self, n: int, dust: int) -> int:
+        """Book ``n`` reaped accounts whose free ``dust`` (their total) is burned; returns ``dust``, for the
+        caller's burned total."""
+        self.n_reaped += n
+        self._count_ok[-1] += n
+        self._amount[-1] += dust
+        self.dust_burned += dust
+        return dust
 
     def _account_small(self, op: np.ndarray, z: np.ndarray, ok: np.ndarray, moved: np.ndarray,
                        dust: np.ndarray) -> None:
@@ -786,15 +782,9 @@ class Ledger:
                 elif c == OP_FEE:
                     p = min(max(zs[0] if one_z else zs[i], 0), PERBILL)
                     burned += amt - perbill_int(amt, p)
-        dusts = dust.tolist()
-        if any(dusts):
-            for d in dusts:
-                if d:
-                    self.n_reaped += 1
-                    count_ok[-1] += 1
-                    amount[-1] += d
-                    self.dust_burned += d
-                    burned += d
+        dusts = [d for d in dust.tolist() if d]
+        if dusts:
+            burned += self._reaped(len(dusts), sum(dusts))
         self.burned += burned
 
     # --- named movements ----------------------------------------------------------------------------
