@@ -755,13 +755,10 @@ class Ledger:
                 burned += amt
             elif c == OP_FEE and amt:
                 zs = z.tolist()
-                if len(zs) == 1:  # (perbill_int inlined: 0 ≤ m ≤ INT64_MAX, 0 ≤ p ≤ PERBILL)
-                    p = min(max(zs[0], 0), PERBILL)
-                    burned += amt - sum((m // PERBILL) * p + (m % PERBILL) * p // PERBILL for m in mvs if m)
-                else:
-                    for i, m in enumerate(mvs):
-                        if m:
-                            burned += m - perbill_int(m, min(max(zs[i], 0), PERBILL))
+                one_z = len(zs) == 1
+                for i, m in enumerate(mvs):
+                    if m:
+                        burned += m - perbill_int(m, min(max(zs[0] if one_z else zs[i], 0), PERBILL))
         else:
             ops, oks, zs = op.tolist(), ok.tolist(), z.tolist()
             one_z = len(zs) == 1

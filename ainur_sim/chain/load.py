@@ -391,39 +391,11 @@ def arrival_times(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.G
     return _sorted_spread(t, float(t0), float(t1))
 
 
-@numba.njit(cache=True)
 def _sorted_uniform_times(x: np.ndarray, t0: float, span: float) -> np.ndarray:
-    """``np.sort(t0 + span * x)`` for doubles ``x`` in [0, 1) (``Generator.random``'s): ``x`` sorted as
-    :func:`_sorted_spread` does (``n`` buckets, a scatter, an insertion sort within buckets), then mapped —
-    the map rounds monotonically, so the result is the sorted times, bit for bit."""
-    n = x.shape[0]
-    out = np.empty(n)
-    if n < 32:
-        s = np.sort(x)
-        for i in range(n):
-            out[i] = t0 + span * s[i]
-        return out
-    nf = float(n)
-    start = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        k = int(x[i] * nf)
-        if k >= n:
-            k = n - 1
-        start[k + 1] += 1
-    for k in range(n):
-        start[k + 1] += start[k]
-    for i in range(n):
-        v = x[i]
-        k = int(v * nf)
-        if k >= n:
-            k = n - 1
-        j = start[k]
-        start[k] = j + 1
-        out[j] = v
-    insertion_sort_prefix(out, n)
-    for i in range(n):
-        out[i] = t0 + span * out[i]
-    return out
+    """``np.sort(t0 + span * x)`` for doubles ``x`` in [0, 1) (``Generator.random``'s): ``x`` sorted by
+    :func:`_sorted_spread`, then mapped — the map rounds monotonically, so these are the sorted times, bit
+    for bit."""
+    return t0 + span * _sorted_spread(x, 0.0, 1.0)
 
 
 def generate(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator, *,

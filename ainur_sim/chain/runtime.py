@@ -29,7 +29,6 @@ import numpy as np
 
 from ainur_sim.chain.balances import OP_FEE, OP_TRANSFER, Ledger, SupplyRecorder, share_to_ppb
 from ainur_sim.chain.calls import CALLS, FIRST_DYNAMIC_RECORD, FULL_NAMES, code_of
-from ainur_sim.chain.extrinsics import OK
 from ainur_sim.chain.fees import CALL_LENGTHS, FeeParams, inclusion_fee
 from ainur_sim.chain.pause import CallFilter
 from ainur_sim.record import ColumnStore
@@ -193,10 +192,8 @@ class Runtime:
         paused = (self.filter.paused(np.array(code_list, dtype=np.int64), np.full(len(recs), ctx.t_authored)).tolist()
                   if self.filter.active else None)
         handler = self._handler
-        # a successful call's outcome is written straight into the book (``CallBook.settle``) and counted per
-        # code at the end of the block
-        status_of, error_of, block_of, t_exec_of = book.status, book.error, book.block, book.t_exec
-        block_id, t_exec = int(ctx.block_id), float(ctx.t)
+        # successful calls are counted per code at the end of the block
+        settle, block_id, t_exec = book.settle, ctx.block_id, ctx.t
         n_ok: dict[int, int] = {}
         for k, i in enumerate(recs):
             code = code_list[k]
@@ -214,10 +211,7 @@ class Runtime:
             error = "NoPallet" if pallet is None else pallet.dispatch(SHORT_NAMES[code], i, ctx)
             if error is None:
                 n_ok[code] = n_ok.get(code, 0) + 1
-                status_of[i] = OK
-                error_of[i] = ""
-                block_of[i] = block_id
-                t_exec_of[i] = t_exec
+                settle(i, None, block_id, t_exec)
                 continue
             self.failed_dispatch[code] += 1
             self.n_failed += 1

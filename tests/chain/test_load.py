@@ -186,7 +186,6 @@ def test_sorted_spread_is_numpys_sort():
         np.testing.assert_array_equal(got, np.sort(x))
 
 
-
 def test_sorted_uniform_times_is_uniforms_sorted():
     """Arrival times made from the doubles after sorting them are rng.uniform's times sorted, bit for bit,
     and arrival_times leaves the generator where drawing the uniforms would (short and long windows, and
@@ -200,6 +199,7 @@ def test_sorted_uniform_times_is_uniforms_sorted():
             assert a.random() == b.random()
     edge = np.array([1.0 - 2.0**-53, 0.0, 0.5] * 20)
     np.testing.assert_array_equal(_sorted_uniform_times(edge, 6.0, 6.0), np.sort(6.0 + 6.0 * edge))
+
 
 def _schedules() -> list[LoadSchedule]:
     return [LoadSchedule(tps=1000.0, daily_amplitude=0.42, peak_hour=14.0),
