@@ -544,11 +544,18 @@ def clear(values: np.ndarray | float, costs: np.ndarray) -> Outcome:
     n_agents = c.shape[0]
     if c.size == 0:
         return outcome_from_allocation(v, c, np.full(n_agents, -1, np.int64), np.zeros(n_agents))
+    task_of_agent, payment = _allocation_and_payments(v, c)
+    return outcome_from_allocation(v, c, task_of_agent, payment)
+
+
+def _allocation_and_payments(v: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The VCG allocation (task per agent, −1 none) and each winner's payment (its cost plus its marginal
+    contribution; 0 for losers) of a non-empty validated market."""
     task_of_agent, marginal = _unit_solution(v, c)
     winners = np.flatnonzero(task_of_agent >= 0)
-    payment = np.zeros(n_agents)
+    payment = np.zeros(c.shape[0])
     payment[winners] = c[winners, task_of_agent[winners]] + marginal[winners]
-    return outcome_from_allocation(v, c, task_of_agent, payment)
+    return task_of_agent, payment
 
 
 def clear_payments(values: np.ndarray, costs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -561,11 +568,7 @@ def clear_payments(values: np.ndarray, costs: np.ndarray) -> tuple[np.ndarray, n
             and costs.dtype == np.float64 and costs.ndim == 2 and values.shape == costs.shape and costs.size
             and (costs > -np.inf).all() and np.isfinite(values).all()):
         return None
-    task_of_agent, marginal = _unit_solution(values, costs)
-    winners = np.flatnonzero(task_of_agent >= 0)
-    payment = np.zeros(costs.shape[0])
-    payment[winners] = costs[winners, task_of_agent[winners]] + marginal[winners]
-    return task_of_agent, payment
+    return _allocation_and_payments(values, costs)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ainur_sim.market.valuation import effective_values
-from ainur_sim.market.vcg import CapacityOutcome, Outcome, clear, clear_capacity
+from ainur_sim.market.vcg import CapacityOutcome, Outcome, clear, clear_capacity, clear_payments
 from tests.market import oracles
 
 RTOL = 1e-9
@@ -295,3 +295,20 @@ def test_splitting_into_sybils_never_pays_in_unit_demand_markets() -> None:
         gains.append(partition.utility[:k].sum() - honest.utility[0])
     assert max(gains) <= 1e-9
     assert min(gains) < -0.01  # splitting often costs the agent
+
+
+def test_clear_payments_is_clears_allocation_and_payments():
+    rng = np.random.default_rng(11)
+    for n, m in ((1, 1), (3, 5), (8, 4), (12, 12)):
+        costs = rng.uniform(0, 1, (n, m))
+        costs[rng.random((n, m)) < 0.3] = np.inf  # ineligible pairs
+        values = rng.uniform(0.5, 1.5, (n, m))
+        task_of_agent, payment = clear_payments(values, costs)
+        out = clear(values, costs)
+        np.testing.assert_array_equal(task_of_agent, out.task_of_agent)
+        np.testing.assert_array_equal(payment, out.payment)
+        assert (task_of_agent >= 0).any()
+    ok = np.ones((2, 2))
+    assert clear_payments(np.ones(2), ok) is None  # needs broadcasting: left to clear
+    assert clear_payments(ok, np.full((2, 2), -np.inf)) is None
+    assert clear_payments(np.zeros((0, 0)), np.zeros((0, 0))) is None
