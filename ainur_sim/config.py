@@ -438,6 +438,16 @@ class OutputConfig:
 
 
 @dataclass
+class PerfConfig:
+    """How a run uses the machine (not part of the results: the outputs are the same either way)."""
+
+    # draw the background load and the finality vote jitter ahead in forked processes on a spare core
+    # (ainur_sim.draw_ahead): auto = when the machine has one and the run is ≥ 1 simulated hour (never
+    # inside a parallel sweep's workers); always = whenever the platform can fork; never
+    draw_ahead: str = "auto"
+
+
+@dataclass
 class Config:
     """The whole run configuration (see CONTRACT.md for the stable keys)."""
 
@@ -458,6 +468,7 @@ class Config:
     market: MarketConfig = field(default_factory=MarketConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    perf: PerfConfig = field(default_factory=PerfConfig)
 
     @property
     def run_duration_s(self) -> float:
@@ -662,6 +673,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "market.dispute.model": ("automated", "court"),
     "market.reputation.model": ("beta", "ema", "eigentrust"),
     "population.ring_bidding": ("floor", "designated"),
+    "perf.draw_ahead": ("auto", "always", "never"),
 }
 
 

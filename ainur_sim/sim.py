@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import time
 import types
 import typing
@@ -39,6 +40,7 @@ from ainur_sim.chain.runtime import Economy, Runtime
 from ainur_sim.chain.txflow import TransactionFlow
 from ainur_sim.chain.txpool import PoolLimits, TxPool
 from ainur_sim.config import Config, validate
+from ainur_sim.draw_ahead import spare_core
 from ainur_sim.kpi import (
     block_kpis,
     evaluate,
@@ -51,6 +53,8 @@ from ainur_sim.market.protocol import Market
 from ainur_sim.record import empty_frame
 from ainur_sim.result import RunResult
 from ainur_sim.rng import Streams
+
+DRAW_AHEAD_MIN_S = 3600.0  # simulated seconds: shorter runs draw in-process (a fork costs ≈ 10 ms)
 
 if TYPE_CHECKING:  # (imported where a population is built: Mesa's import costs ≈ 0.7 s a process)
     from ainur_sim.agents.population import MarketPopulation
@@ -171,6 +175,15 @@ def build_connectivity(cfg: Config, network: Network, streams: Streams) -> Conne
     return conn
 
 
+def draw_ahead(cfg: Config) -> bool:
+    """Whether the run draws its load and vote jitter ahead in forked processes (``perf.draw_ahead``: auto =
+    on a spare core for runs of at least :data:`DRAW_AHEAD_MIN_S`)."""
+    mode = cfg.perf.draw_ahead
+    if mode == "never" or not hasattr(os, "fork"):
+        return False
+    return mode == "always" or (cfg.run_duration_s >= DRAW_AHEAD_MIN_S and spare_core())
+
+
 def build_world(cfg: Config) -> World:
     """rng streams → network → validators (stake, availability) → block production."""
     streams = Streams(cfg.seed)
@@ -215,7 +228,7 @@ def build_world(cfg: Config) -> World:
             gossip_duration_s=fin.gossip_duration_s, before_best=fin.before_best,
             vote_processing_s=fin.vote_processing_s, byzantine=byzantine,
             equivocation_prob=fin.equivocation_prob, timing_observers=fin.timing_observers,
-            rng=streams.generator("finality.votes"),
+            rng=streams.generator("finality.votes"), draw_ahead=draw_ahead(cfg),
         )
     txflow = economy = market = population = None
     if grandpa is not None and (cfg.load.tps > 0 or has_market(cfg)):
@@ -293,6 +306,7 @@ def build_txflow(cfg: Config, env: simpy.Environment, production: BlockProductio
         header_bytes=cfg.chain.header_bytes, gossip_mean_s=ld.gossip_mean_s, longevity_s=ld.longevity_s,
         rng=streams.generator("load.transfers"), runtime=runtime, call_mix=dict(ld.call_mix),
         audit=cfg.output.audit_transactions, book=book, events=events,
+        draw_ahead_s=cfg.run_duration_s if draw_ahead(cfg) else None,
     )
 
 
@@ -327,7 +341,12 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
     duration = typed.run_duration_s
     if progress:
         world.env.process(_progress(world.env, duration))
-    world.env.run(until=duration)
+    try:
+        world.env.run(until=duration)
+    finally:  # (the children drawing ahead are stopped; their streams left where the run leaves them)
+        for ahead in (getattr(world.txflow, "ahead", None), getattr(world.finality, "ahead", None)):
+            if ahead is not None:
+                ahead.close()
 
     tree = world.tree
     grandpa = world.finality

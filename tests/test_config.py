@@ -51,6 +51,7 @@ MALFORMED: list[tuple[list[str], str]] = [
     (["finality.byzantine_fraction=1.5"], "finality.byzantine_fraction"),
     (["output.plots=maybe"], "output.plots"),
     (["finality.enabled=perhaps"], "finality.enabled"),
+    (["perf.draw_ahead=sometimes"], "perf.draw_ahead"),
 ]
 
 

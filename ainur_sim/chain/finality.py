@@ -32,6 +32,7 @@ from ainur_sim.chain.faults import Availability
 from ainur_sim.chain.network import Network
 from ainur_sim.chain.production import BlockProduction
 from ainur_sim.chain.sorting import insertion_sort_prefix
+from ainur_sim.draw_ahead import DrawAhead
 from ainur_sim.record import ColumnStore
 
 #: Called as ``listener(finalized_ids, t)`` with the newly finalized block ids (oldest first).
@@ -471,7 +472,10 @@ class Grandpa:
         equivocation_prob: float,
         timing_observers: int,
         rng: np.random.Generator,
+        draw_ahead: bool = False,
     ) -> None:
+        """``draw_ahead``: draw the rounds' vote jitter ahead in a forked child process
+        (:meth:`_draw_ahead`; the same draws)."""
         self.env = env
         self.production = production
         self.tree = tree
@@ -504,7 +508,20 @@ class Grandpa:
         # vote delays between all voters and the observers (the common case: everyone online)
         self._lat_all = np.ascontiguousarray(network.gossip_s[:, self.observers], dtype=np.float64)
         production.block_listeners.append(self._on_block)
+        honest = self.equivocation_prob == 0
+        self.ahead = self._draw_ahead() if draw_ahead and honest and network.message_jitter_sigma > 0 else None
         self.process = env.process(self._run())
+
+    def _draw_ahead(self) -> DrawAhead:
+        """A child drawing each timed round's draws as :meth:`play_round` makes them when every validator
+        votes and none equivocates: the ``2 × n × observers`` jitter normals, then the ``n`` precommit picks.
+        A round with fewer voters ends drawing ahead (the run draws itself from there on)."""
+        n, k = self.n, int(self.observers.size)
+
+        def draw_round(rng: np.random.Generator, _i: int) -> tuple[tuple[float, ...], list[np.ndarray]]:
+            return (float(n), float(k)), [rng.standard_normal((2, n, k)), rng.integers(0, k, size=n, dtype=np.int64)]
+
+        return DrawAhead(self.rng, draw_round, [np.float64, np.int64], 2, 8 * (2 * n * k + n) + 128)
 
     # --- one round -------------------------------------------------------------------------------------
     def _vote_noise(self, shape: tuple[int, ...]) -> tuple[np.ndarray, float, float]:
@@ -586,9 +603,14 @@ class Grandpa:
             lat = self.network.gossip_s[np.ix_(voters, obs)]
         if connectivity is not None:
             lat = connectivity.vote_delay_matrix(t, voters, obs, lat)
-        noise, mu, sigma = self._vote_noise((2, *lat.shape))
-        # rng.choice(precommit_obs, size=nv) draws exactly these indices (numpy: integers(0, k, size))
-        pick = self.rng.integers(0, obs.size, size=nv, dtype=np.int64)
+        drawn = self.ahead.take((float(nv), float(obs.size))) if self.ahead is not None else None
+        if drawn is None:
+            noise, mu, sigma = self._vote_noise((2, *lat.shape))
+            # rng.choice(precommit_obs, size=nv) draws exactly these indices (numpy: integers(0, k, size))
+            pick = self.rng.integers(0, obs.size, size=nv, dtype=np.int64)
+        else:
+            s = self.network.message_jitter_sigma
+            noise, mu, sigma, pick = drawn[0].reshape(2, nv, obs.size), -0.5 * s * s, float(s), drawn[1]
         obs_pos = obs if nv == self.n else np.searchsorted(voters, obs)
         key = (int(obs.size), nv)
         rank = self._rank.get(key)

@@ -428,15 +428,10 @@ def _ready_times(t: np.ndarray, e: np.ndarray, gossip_mean_s: float, tip: np.nda
     return out, ok
 
 
-def generate_with_facts(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator, *,
-                        tips: TipDistribution | None = None, weight_s: float = CALL_WEIGHTS["transfer"],
-                        length_bytes: int = CALL_LENGTHS["transfer"], gossip_mean_s: float = DEFAULT_GOSSIP_MEAN_S,
-                        longevity_s: float = DEFAULT_LONGEVITY_S,
-                        payload: int = -1) -> tuple[TxBatch, tuple[bool, bool, bool, int]]:
-    """:func:`generate`, and the batch's facts as :meth:`TxPool.submit` would find them (``facts=``: in time
-    order, one call shape, no sender, total length). The batch is built without re-running
-    ``TxBatch``'s per-row checks: by construction only the scalar arguments and the tips can fail them
-    (times are sorted, ``t_ready ≥ t_submit``), and those are checked here with the same errors."""
+def draw(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator, tips: TipDistribution | None,
+         gossip_mean_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """The random part of :func:`generate` on ``[t0, t1)``: (arrival times, ready times, tips, whether every
+    tip is ≥ 0), drawn in this order: arrivals, tips, gossip delays."""
     t = arrival_times(schedule, t0, t1, rng)
     n = t.shape[0]
     tip = (tips or TipDistribution()).sample(n, rng)
@@ -446,6 +441,22 @@ def generate_with_facts(schedule: LoadSchedule, t0: float, t1: float, rng: np.ra
         t_ready, tips_ok = _ready_times(t, rng.standard_exponential(n), float(gossip_mean_s), tip)
     else:
         t_ready, tips_ok = t.copy(), bool(n == 0 or tip.min() >= 0)
+    return t, t_ready, tip, tips_ok
+
+
+def generate_with_facts(schedule: LoadSchedule, t0: float, t1: float, rng: np.random.Generator, *,
+                        tips: TipDistribution | None = None, weight_s: float = CALL_WEIGHTS["transfer"],
+                        length_bytes: int = CALL_LENGTHS["transfer"], gossip_mean_s: float = DEFAULT_GOSSIP_MEAN_S,
+                        longevity_s: float = DEFAULT_LONGEVITY_S, payload: int = -1,
+                        drawn: tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None = None,
+                        ) -> tuple[TxBatch, tuple[bool, bool, bool, int]]:
+    """:func:`generate`, and the batch's facts as :meth:`TxPool.submit` would find them (``facts=``: in time
+    order, one call shape, no sender, total length). The batch is built without re-running
+    ``TxBatch``'s per-row checks: by construction only the scalar arguments and the tips can fail them
+    (times are sorted, ``t_ready ≥ t_submit``), and those are checked here with the same errors.
+    ``drawn``: what :func:`draw` returns for these arguments, drawn beforehand (``rng`` is then not used)."""
+    t, t_ready, tip, tips_ok = drawn if drawn is not None else draw(schedule, t0, t1, rng, tips, gossip_mean_s)
+    n = t.shape[0]
     weight_col = _filled(n, weight_s, np.float64)
     length_col = _filled(n, length_bytes, np.int64)
     longevity_col = _filled(n, longevity_s, np.float64)

@@ -33,10 +33,11 @@ from ainur_sim.chain.calls import code_of
 from ainur_sim.chain.events import EventBus
 from ainur_sim.chain.extrinsics import CallBook
 from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams, inclusion_fee, next_multiplier
-from ainur_sim.chain.load import LoadSchedule, TipDistribution, generate_with_facts
+from ainur_sim.chain.load import LoadSchedule, TipDistribution, draw, generate_with_facts
 from ainur_sim.chain.production import BlockBody, BlockProduction
 from ainur_sim.chain.runtime import Runtime
 from ainur_sim.chain.txpool import TxBatch, TxPool
+from ainur_sim.draw_ahead import DrawAhead
 from ainur_sim.record import ColumnStore
 
 SERIES_SCHEMA = {
@@ -88,7 +89,10 @@ class TransactionFlow:
         audit: bool = False,
         book: CallBook | None = None,
         events: EventBus | None = None,
+        draw_ahead_s: float | None = None,
     ) -> None:
+        """``draw_ahead_s``: draw the load of every slot up to that time ahead in a forked child process
+        (:mod:`ainur_sim.draw_ahead`; the same draws); None: in the run's process."""
         self.env = env
         self.runtime = runtime
         mix = call_mix or {"transfer": 1.0}
@@ -123,18 +127,46 @@ class TransactionFlow:
         """Inclusion fees and tips of finalized blocks as priced when the blocks were built, base units
         (what was actually paid is the runtime's ``fees_charged + tips_paid``)."""
         self.series = ColumnStore(SERIES_SCHEMA, 4096)
+        self.ahead = self._draw_ahead(draw_ahead_s) if draw_ahead_s is not None and self.kinds else None
         production.slot_listeners.append(self.on_slot)
         production.builder = self.build
 
     # --- load --------------------------------------------------------------------------------------------
+    def _draw_ahead(self, horizon_s: float) -> DrawAhead:
+        """A child drawing each slot's load (:func:`~ainur_sim.chain.load.draw` per call kind, in order) for the
+        window it predicts: from the previous slot's time to this one's, on SimPy's slot clock
+        (``now + max(slot · slot_s − now, 0)``, as :class:`BlockProduction` advances). Room per slot: the
+        schedule's peak rate over the run plus 8 standard deviations (a larger slot ends drawing ahead)."""
+        kinds, tips, gossip_mean_s, slot_s = self.kinds, self.tips, self.gossip_mean_s, self.production.slot_s
+        item_bytes = 0
+        for _code, schedule, _w, _length in kinds:
+            lam = schedule.max_rate(0.0, float(horizon_s)) * slot_s
+            item_bytes += 3 * 8 * int(lam + 8 * math.sqrt(lam) + 256) + 4 * 64
+        clock = [0.0]  # the child's slot time (its own copy after the fork)
+
+        def draw_slot(rng: np.random.Generator, k: int) -> tuple[tuple[float, ...], list[np.ndarray]]:
+            t0 = clock[0]
+            t1 = clock[0] = t0 + max(k * slot_s - t0, 0.0)
+            arrays: list[np.ndarray] = []
+            for _code, schedule, _w, _length in kinds:
+                t, t_ready, tip, ok = draw(schedule, t0, t1, rng, tips, gossip_mean_s)
+                arrays += [t, t_ready, tip, np.array([ok], np.int8)]
+            return (t0, t1), arrays
+
+        return DrawAhead(self.rng, draw_slot, [np.float64, np.float64, np.int64, np.int8] * len(kinds), 2,
+                         item_bytes)
+
     def on_slot(self, slot: int, t: float) -> None:
         """Submit the load that arrived since the last slot; drop expired transactions; record the pool."""
         batches = []
         facts = None  # of a lone generated batch (known without a scan)
-        for code, schedule, weight_s, length in self.kinds:
+        drawn = self.ahead.take((self._t_last, t)) if self.ahead is not None else None
+        for i, (code, schedule, weight_s, length) in enumerate(self.kinds):
             b, facts = generate_with_facts(schedule, self._t_last, t, self.rng, tips=self.tips, weight_s=weight_s,
                                            length_bytes=length, gossip_mean_s=self.gossip_mean_s,
-                                           longevity_s=self.longevity_s, payload=code)
+                                           longevity_s=self.longevity_s, payload=code,
+                                           drawn=None if drawn is None else (*drawn[4 * i:4 * i + 3],
+                                                                             bool(drawn[4 * i + 3][0])))
             batches.append(b)
         market, market_in_order = None, True
         if self.book is not None:

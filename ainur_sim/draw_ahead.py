@@ -1,0 +1,196 @@
+"""Random draws made ahead in a forked process, on the machine's spare core.
+
+Some streams are drawn in a pattern known in advance: the background load of each coming slot (its window
+follows the slot clock), the vote jitter of each finality round (its shape is the voter set's). A child
+process forked from the run draws such a stream ahead, from its own copy of the generator, in the same
+order, into a ring of shared memory; the run takes each item from there while it does everything else.
+
+Results are identical bit for bit. Each item carries the key the child assumed (the slot window, the
+round's shape); the caller passes the key it actually needs. On the first mismatch, or when the child
+fails or cannot fit an item, the child is stopped, the generator is set to the state after the last item
+taken, and :meth:`DrawAhead.take` returns None: the caller draws itself, from exactly where the child
+would have, for the rest of the run. :meth:`DrawAhead.close` leaves the generator in that same state.
+
+Only for ``PCG64`` generators (the run's streams) and where ``os.fork`` exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import multiprocessing
+import os
+import signal
+import struct
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+#: (item index, status, then the generator's state after the item: state and inc as two 64-bit halves
+#: each, has_uint32, uinteger)
+_HEAD = struct.Struct("<qqQQQQqQ")
+_OK, _FAILED = 0, 1
+_MASK64 = (1 << 64) - 1
+
+Draw = Callable[[np.random.Generator, int], tuple[tuple[float, ...], Sequence[np.ndarray]]]
+
+
+def spare_core() -> bool:
+    """Whether this process may use a second core: two or more usable CPUs, ``fork`` exists, and it is not
+    itself a worker of a process pool (whose siblings already use the other cores)."""
+    if not hasattr(os, "fork") or multiprocessing.parent_process() is not None:
+        return False
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # (no affinity call on this platform)
+        n = os.cpu_count() or 1
+    return n >= 2
+
+
+def _pack_state(rng: np.random.Generator) -> tuple[int, ...]:
+    s = rng.bit_generator.state
+    st, inc = s["state"]["state"], s["state"]["inc"]
+    return st >> 64, st & _MASK64, inc >> 64, inc & _MASK64, int(s["has_uint32"]), int(s["uinteger"])
+
+
+def _unpack_state(rng: np.random.Generator, v: Sequence[int]) -> None:
+    rng.bit_generator.state = {"bit_generator": "PCG64",
+                               "state": {"state": (v[0] << 64) | v[1], "inc": (v[2] << 64) | v[3]},
+                               "has_uint32": int(v[4]), "uinteger": int(v[5])}
+
+
+def _read_exact(fd: int, k: int) -> bytes | None:
+    """``k`` bytes from ``fd``, or None at end of file."""
+    buf = b""
+    while len(buf) < k:
+        chunk = os.read(fd, k - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+class DrawAhead:
+    """Items ``draw(rng, 0), draw(rng, 1), …`` drawn by a forked child, taken in order by the run.
+
+    ``draw(rng, k)`` returns (key of item ``k``: floats, its arrays), the arrays of dtypes ``dtypes`` in
+    that order, ``item_bytes`` at most in all (a larger item ends the drawing ahead: the caller draws it).
+    ``depth`` items are kept in the ring. The arrays :meth:`take` returns are views into the ring, valid
+    until the next call.
+    """
+
+    def __init__(self, rng: np.random.Generator, draw: Draw, dtypes: Sequence[type], n_key: int,
+                 item_bytes: int, depth: int = 16) -> None:
+        if type(rng.bit_generator) is not np.random.PCG64:
+            raise TypeError("DrawAhead needs a PCG64 generator")
+        self.rng = rng
+        self.dtypes = [np.dtype(d) for d in dtypes]
+        self.item_bytes = -(-int(item_bytes) // 64) * 64  # (items start on cache lines)
+        self.depth = int(depth)
+        self._tail = struct.Struct(f"<{n_key}d{len(self.dtypes)}q")
+        self._state = _pack_state(rng)  # the generator's state after the last item taken
+        self._k = 0  # the next item to take
+        self._mem = mmap.mmap(-1, self.depth * self.item_bytes)
+        self._ring = np.frombuffer(self._mem, dtype=np.uint8)
+        r_data, w_data = os.pipe()
+        r_ack, w_ack = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: draws until the parent closes its pipes or kills it
+            code = 0
+            try:
+                os.close(r_data)
+                os.close(w_ack)
+                self._work(draw, w_data, r_ack)
+            except BaseException:  # noqa: BLE001 - nothing may escape into the parent's code
+                code = 1
+            finally:
+                os._exit(code)
+        os.close(w_data)
+        os.close(r_ack)
+        self.pid = pid
+        self._r = r_data
+        self._w = w_ack
+        self.fell_back_at: int | None = None
+        """The item at which the caller started drawing itself (None: never)."""
+
+    # --- child --------------------------------------------------------------------------------------------
+    def _work(self, draw: Draw, w: int, r_ack: int) -> None:
+        rng = self.rng
+        k = 0
+        while True:
+            if k >= self.depth and _read_exact(r_ack, 1) is None:  # item k − depth is free again
+                return
+            status, key, arrays = _OK, (), ()
+            try:
+                key, arrays = draw(rng, k)
+                sizes = [a.size * d.itemsize for a, d in zip(arrays, self.dtypes, strict=True)]
+                if sum(-(-s // 64) * 64 for s in sizes) > self.item_bytes:
+                    status = _FAILED
+            except Exception:  # noqa: BLE001 - the caller meets the same error when it draws this item itself
+                status = _FAILED
+            if status == _FAILED:
+                os.write(w, _HEAD.pack(k, _FAILED, 0, 0, 0, 0, 0, 0))
+                return
+            off = (k % self.depth) * self.item_bytes
+            for a, d in zip(arrays, self.dtypes, strict=True):
+                n = a.size * d.itemsize
+                self._ring[off:off + n] = np.ascontiguousarray(a, dtype=d).reshape(-1).view(np.uint8)
+                off += -(-n // 64) * 64
+            os.write(w, _HEAD.pack(k, _OK, *_pack_state(rng)) + self._tail.pack(*key, *(a.size for a in arrays)))
+            k += 1
+
+    # --- parent -------------------------------------------------------------------------------------------
+    @property
+    def active(self) -> bool:
+        """Whether items still come from the child."""
+        return self.pid != 0
+
+    def take(self, key: tuple[float, ...]) -> list[np.ndarray] | None:
+        """The next item's arrays (1-d views) if the child drew it for ``key``; else None, with the generator
+        set to where the caller must draw this item itself (and every later one)."""
+        if not self.pid:
+            return None
+        if self._k:
+            with contextlib.suppress(BrokenPipeError):  # (a child that ended left what it sent to be read)
+                os.write(self._w, b"x")  # the previous item's buffer is free
+        head = _read_exact(self._r, _HEAD.size)
+        if head is None:
+            return self._fall_back()
+        k, status, *state = _HEAD.unpack(head)
+        if status != _OK:
+            return self._fall_back()
+        tail = _read_exact(self._r, self._tail.size)
+        if tail is None:
+            return self._fall_back()
+        values = self._tail.unpack(tail)
+        n_key = len(values) - len(self.dtypes)
+        if tuple(values[:n_key]) != tuple(key):
+            return self._fall_back()
+        off = (k % self.depth) * self.item_bytes
+        out = []
+        for n, d in zip(values[n_key:], self.dtypes, strict=True):
+            out.append(self._ring[off:off + n * d.itemsize].view(d))
+            off += -(-(n * d.itemsize) // 64) * 64
+        self._state = tuple(state)
+        self._k = k + 1
+        return out
+
+    def _fall_back(self) -> None:
+        self.fell_back_at = self._k
+        self.close()
+        return None
+
+    def close(self) -> None:
+        """Stop the child; the generator is left where the items taken so far leave it."""
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+            os.close(self._r)
+            os.close(self._w)
+            self.pid = 0
+            _unpack_state(self.rng, self._state)
+
+    def __del__(self) -> None:
+        if getattr(self, "pid", 0):
+            self.close()
