@@ -385,9 +385,10 @@ def _kth_and_max_of(col: np.ndarray, k: int, cnt: np.ndarray, cand: np.ndarray) 
 @njit(cache=True)
 def _arrivals_kth_and_max(send: np.ndarray, lat: np.ndarray, noise: np.ndarray, phase: int, mu: float,
                           sigma: float, k: int, net: np.ndarray, by_columns: bool, kth: np.ndarray,
-                          largest: np.ndarray) -> None:
+                          largest: np.ndarray, jitter_given: bool) -> None:
     """Per observer ``j``: the k-th smallest and the largest arrival time of the votes, where voter ``i``'s
     vote sent at ``send[i]`` arrives at ``send[i] + lat[i, j] · exp(mu + sigma · noise[phase, i, j])`` (s).
+    ``jitter_given``: ``noise`` holds the factors ``exp(mu + sigma · z)`` already (:func:`jitter_factors`).
 
     ``by_columns``: one observer's column at a time (:func:`_kth_and_max_of`), never the whole matrix;
     else the matrix and the comparator network ``net`` (:func:`_kth_and_max`). Same numbers either way.
@@ -399,20 +400,35 @@ def _arrivals_kth_and_max(send: np.ndarray, lat: np.ndarray, noise: np.ndarray, 
         cnt = np.empty(_BUCKETS, np.int64)
         for j in range(no):
             for i in range(nv):
-                col[i] = send[i] + lat[i, j] * math.exp(mu + sigma * noise[phase, i, j])
+                f = noise[phase, i, j] if jitter_given else math.exp(mu + sigma * noise[phase, i, j])
+                col[i] = send[i] + lat[i, j] * f
             kth[j], largest[j] = _kth_and_max_of(col, k, cnt, cand)
         return
     arr = np.empty((nv, no))
     for i in range(nv):
         for j in range(no):
-            arr[i, j] = send[i] + lat[i, j] * math.exp(mu + sigma * noise[phase, i, j])
+            f = noise[phase, i, j] if jitter_given else math.exp(mu + sigma * noise[phase, i, j])
+            arr[i, j] = send[i] + lat[i, j] * f
     _kth_and_max(arr, k, net, np.empty(nv), kth, largest)
+
+
+@njit(cache=True)
+def jitter_factors(z: np.ndarray, mu: float, sigma: float) -> np.ndarray:
+    """``exp(mu + sigma · z)`` elementwise (a new array of ``z``'s shape): the factors
+    :func:`_arrivals_kth_and_max` computes from the draws, the same expression compiled the same way, so the
+    same doubles (drawn ahead, they are computed in the child)."""
+    flat = z.reshape(-1)
+    out = np.empty(flat.shape[0])
+    for i in range(flat.shape[0]):
+        out[i] = math.exp(mu + sigma * flat[i])
+    return out
 
 
 @njit(cache=True)
 def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, noise: np.ndarray, mu: float, sigma: float,
                   pick: np.ndarray, obs_pos: np.ndarray, unanimous: bool, threshold: int, T: float,
-                  processing: float, rank: int, net: np.ndarray, by_columns: bool) -> tuple[np.ndarray, float]:
+                  processing: float, rank: int, net: np.ndarray, by_columns: bool,
+                  jitter_given: bool = False) -> tuple[np.ndarray, float]:
     """Order-statistic timing of a round that finalizes (all times in s).
 
     Message jitter is lognormal: ``jitter = exp(mu + sigma · noise)`` with ``noise`` standard normal draws
@@ -426,6 +442,7 @@ def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, noise: np.nd
     (delays ``lat * jitter[1]``). Returns (done time per observer, round completion = the ``rank``-th
     smallest done time, 0-based). Same arithmetic, in the same order, as the numpy formulation it replaced.
     ``net``/``by_columns``: how the order statistics are taken (:func:`_arrivals_kth_and_max`).
+    ``jitter_given``: ``noise`` holds the jitter factors themselves (:func:`jitter_factors` of the draws).
     """
     nv, no = lat.shape
     kth = np.empty(no)
@@ -434,7 +451,8 @@ def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, noise: np.nd
     prevote = np.empty(nv)
     for i in range(nv):
         prevote[i] = max(t, min(prev_done[i], t_cap)) + processing
-    _arrivals_kth_and_max(prevote, lat, noise, 0, mu, sigma, threshold, net, by_columns, kth, last)
+    _arrivals_kth_and_max(prevote, lat, noise, 0, mu, sigma, threshold, net, by_columns, kth, last,
+                          jitter_given)
     precommit_obs = np.empty(no)
     t_wait = t + 4 * T
     for j in range(no):
@@ -447,7 +465,8 @@ def _round_timing(t: float, prev_done: np.ndarray, lat: np.ndarray, noise: np.nd
         precommit[i] = precommit_obs[pick[i]]
     for j in range(no):
         precommit[obs_pos[j]] = precommit_obs[j]
-    _arrivals_kth_and_max(precommit, lat, noise, 1, mu, sigma, threshold, net, by_columns, kth, last)
+    _arrivals_kth_and_max(precommit, lat, noise, 1, mu, sigma, threshold, net, by_columns, kth, last,
+                          jitter_given)
     done = np.empty(no)
     for j in range(no):
         done[j] = kth[j] + processing
@@ -514,12 +533,16 @@ class Grandpa:
 
     def _draw_ahead(self) -> DrawAhead:
         """A child drawing each timed round's draws as :meth:`play_round` makes them when every validator
-        votes and none equivocates: the ``2 × n × observers`` jitter normals, then the ``n`` precommit picks.
+        votes and none equivocates: the ``2 × n × observers`` jitter normals (sent as their jitter factors,
+        :func:`jitter_factors`: the child's core computes the exponentials), then the ``n`` precommit picks.
         A round with fewer voters ends drawing ahead (the run draws itself from there on)."""
         n, k = self.n, int(self.observers.size)
+        s = self.network.message_jitter_sigma
+        mu, sigma = -0.5 * s * s, float(s)
 
         def draw_round(rng: np.random.Generator, _i: int) -> tuple[tuple[float, ...], list[np.ndarray]]:
-            return (float(n), float(k)), [rng.standard_normal((2, n, k)), rng.integers(0, k, size=n, dtype=np.int64)]
+            z = rng.standard_normal((2, n, k))
+            return (float(n), float(k)), [jitter_factors(z, mu, sigma), rng.integers(0, k, size=n, dtype=np.int64)]
 
         return DrawAhead(self.rng, draw_round, [np.float64, np.int64], 2, 8 * (2 * n * k + n) + 128)
 
@@ -608,9 +631,8 @@ class Grandpa:
             noise, mu, sigma = self._vote_noise((2, *lat.shape))
             # rng.choice(precommit_obs, size=nv) draws exactly these indices (numpy: integers(0, k, size))
             pick = self.rng.integers(0, obs.size, size=nv, dtype=np.int64)
-        else:
-            s = self.network.message_jitter_sigma
-            noise, mu, sigma, pick = drawn[0].reshape(2, nv, obs.size), -0.5 * s * s, float(s), drawn[1]
+        else:  # (the jitter factors themselves)
+            noise, mu, sigma, pick = drawn[0].reshape(2, nv, obs.size), 0.0, 0.0, drawn[1]
         obs_pos = obs if nv == self.n else np.searchsorted(voters, obs)
         key = (int(obs.size), nv)
         rank = self._rank.get(key)
@@ -626,7 +648,7 @@ class Grandpa:
                                                                                                       self.threshold)
         done_obs, t_complete = _round_timing(float(t), prev, np.ascontiguousarray(lat, dtype=np.float64),
                                              noise, mu, sigma, pick, obs_pos, bool(unanimous), self.threshold,
-                                             self.T, self.processing, rank, net, by_columns)
+                                             self.T, self.processing, rank, net, by_columns, drawn is not None)
         t_complete = float(t_complete)
         self._done_prev[:] = t_complete
         self._done_prev[obs] = done_obs

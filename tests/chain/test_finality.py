@@ -19,6 +19,7 @@ from ainur_sim.chain.finality import (
     _round_timing,
     equivocation_slash_fraction,
     ghost,
+    jitter_factors,
     selection_network,
     supermajority,
     vote_target_heights,
@@ -220,6 +221,13 @@ def test_round_timing_by_columns_equals_the_comparator_network(nv):
         done_col, t_col = _round_timing(*args, np.zeros((0, 2), np.int64), True)
         np.testing.assert_array_equal(done_col, done_net)
         assert t_col == t_net
+        # the jitter factors computed beforehand (as a child drawing ahead does) give the same bits
+        factors = jitter_factors(noise, -0.02, 0.2).reshape(noise.shape)
+        given = (0.5, prev, lat, factors, 0.0, 0.0, *args[6:])
+        for net, by_columns in ((selection_network(nv, thr), False), (np.zeros((0, 2), np.int64), True)):
+            done, t_done = _round_timing(*given, net, by_columns, True)
+            np.testing.assert_array_equal(done, done_net)
+            assert t_done == t_net
 
 
 def test_vote_jitter_from_normal_draws_is_generators_lognormal():
