@@ -111,6 +111,8 @@ def to_config(cfg: Config | DictConfig | Mapping[str, Any]) -> Config:
     """A typed, validated ``Config`` from a composed DictConfig, a plain mapping or a ``Config``."""
     if isinstance(cfg, Config):
         typed = cfg
+    elif isinstance(cfg, DictConfig) and OmegaConf.get_type(cfg) is Config:
+        typed = OmegaConf.to_object(cfg)  # (composed against the schema already: merging it changes nothing)
     else:
         merged = OmegaConf.merge(_config_schema(), cfg)
         typed = OmegaConf.to_object(merged)
