@@ -15,7 +15,11 @@ the machine's speed does not favour either; the speed-up reported is the median 
 machine's own ceiling is measured too: one plain run alone against two started together (:func:`machine_ceiling`).
 The two sweeps' run dirs are compared: every table (``*.parquet``) byte for byte and ``kpis.json`` without its
 ``wall_s``: the launcher must not change results. The figures go to benchmarks/RESULTS.md under "## Sweep throughput
-(issue 8)" (``--no-write``: print only)."""
+(issue 8)" (``--no-write``: print only).
+
+Every run gets ``perf.draw_ahead=never`` (``--draw-ahead`` to change it): this benchmark measures the launcher's
+scaling over worker processes. With ``auto`` a serial sweep's runs (in the main process) would draw ahead on the
+second core and the parallel sweep's (in pool workers) would not, so the ratio would mix the two."""
 
 from __future__ import annotations
 
@@ -37,11 +41,14 @@ from _results import commit, write_section  # noqa: E402
 SECTION = "## Sweep throughput (issue 8)"
 
 
+DRAW_AHEAD = ["perf.draw_ahead=never"]  # (set from --draw-ahead)
+
+
 def sweep(n_workers: int, jobs: int, duration_s: float, out: Path) -> float:
     """Wall seconds of one joblib multirun of ``jobs`` seeds with ``n_workers`` workers."""
     cmd = [sys.executable, "-m", "ainur_sim", "-m", "scenario=baseline", f"duration_s={duration_s:g}",
            f"seed=range(0,{jobs})", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_workers}",
-           f"hydra.sweep.dir={out}"]
+           f"hydra.sweep.dir={out}", *DRAW_AHEAD]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return time.perf_counter() - t0
@@ -50,7 +57,7 @@ def sweep(n_workers: int, jobs: int, duration_s: float, out: Path) -> float:
 def job_cmd(seed: int, duration_s: float, out: Path) -> list[str]:
     """One plain run (no sweep) through the real command line."""
     return [sys.executable, "-m", "ainur_sim", "scenario=baseline", f"duration_s={duration_s:g}", f"seed={seed}",
-            f"hydra.run.dir={out}"]
+            f"hydra.run.dir={out}", *DRAW_AHEAD]
 
 
 def machine_ceiling(duration_s: float, root: Path, repeats: int = 2) -> tuple[float, float, float]:
@@ -98,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=7200.0, help="simulated seconds per job")
     ap.add_argument("--repeats", type=int, default=1, help="pairs of sweeps; the median ratio is reported")
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--draw-ahead", default="never", choices=["never", "auto", "always"],
+                    help="perf.draw_ahead of every run (default never: the launcher's scaling alone)")
     args = ap.parse_args(argv)
+    DRAW_AHEAD[:] = [f"perf.draw_ahead={args.draw_ahead}"]
     load0 = os.getloadavg()
     runs: dict[int, list[float]] = {1: [], 2: []}
     ratios: list[float] = []
