@@ -442,8 +442,8 @@ class PerfConfig:
     """How a run uses the machine (not part of the results: the outputs are the same either way)."""
 
     # draw the background load and the finality vote jitter ahead in forked processes on a spare core
-    # (ainur_sim.draw_ahead): auto = when the machine has one and the run is ≥ 1 simulated hour (never
-    # inside a parallel sweep's workers); always = whenever the platform can fork; never
+    # (ainur_sim.draw_ahead): auto = on Linux when the process may use ≥ 2 CPUs and the run is ≥ 1 simulated
+    # hour (never inside a parallel sweep's workers); always = whenever the platform can fork; never
     draw_ahead: str = "auto"
 
 

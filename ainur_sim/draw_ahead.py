@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import struct
+import sys
 import time
 from collections.abc import Callable, Sequence
 
@@ -37,15 +38,12 @@ Draw = Callable[[np.random.Generator, int], tuple[tuple[float, ...], Sequence[np
 
 
 def spare_core() -> bool:
-    """Whether this process may use a second core: two or more usable CPUs, ``fork`` exists, and it is not
-    itself a worker of a process pool (whose siblings already use the other cores)."""
-    if not hasattr(os, "fork") or multiprocessing.parent_process() is not None:
+    """Whether this process may use a second core for drawing ahead: Linux (where ``fork`` is the default
+    way to start processes; macOS's system libraries are not safe to use in a forked child), two or more
+    usable CPUs, and not itself a worker of a process pool (whose siblings already use the other cores)."""
+    if not sys.platform.startswith("linux") or multiprocessing.parent_process() is not None:
         return False
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # (no affinity call on this platform)
-        n = os.cpu_count() or 1
-    return n >= 2
+    return len(os.sched_getaffinity(0)) >= 2  # (the CPUs this process may run on, not the machine's)
 
 
 def _pack_state(rng: np.random.Generator) -> tuple[int, ...]:

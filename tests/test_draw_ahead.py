@@ -98,6 +98,11 @@ def test_no_spare_core_inside_a_pool_worker():
     p.join()
 
 
+def test_no_spare_core_off_linux(monkeypatch):
+    monkeypatch.setattr("sys.platform", "darwin")
+    assert spare_core() is False
+
+
 def test_auto_mode_is_for_long_runs_only():
     assert not draw_ahead(to_config(compose(["scenario=baseline", "duration_s=600"])))
     assert not draw_ahead(to_config(compose(["perf.draw_ahead=never"])))
