@@ -156,11 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     walls: list[float] = []
     res = None
     for i in range(max(preset.repeats if args.repeats is None else args.repeats, 1)):
-        t0 = time.perf_counter()
+        c0, t0 = os.times(), time.perf_counter()
         res = run(cfg)
         wall = time.perf_counter() - t0
+        c1 = os.times()
         walls.append(wall)
-        print(f"run {i + 1}: {wall:.2f} s wall", flush=True)
+        # CPU of this process, and of the children that drew ahead (perf.draw_ahead; reaped when the run ends)
+        cpu = (c1.user - c0.user) + (c1.system - c0.system)
+        cpu_children = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
+        print(f"run {i + 1}: {wall:.2f} s wall, CPU {cpu:.2f} s (run's process) + {cpu_children:.2f} s "
+              f"(draw-ahead children)", flush=True)
     assert res is not None
     wall = statistics.median(walls)
     st = res.stats
