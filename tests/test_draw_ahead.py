@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -11,7 +13,7 @@ from ainur_sim import compose, run
 from ainur_sim.draw_ahead import DrawAhead, spare_core
 from ainur_sim.sim import build_world, draw_ahead, to_config
 
-pytestmark = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 
 
 def _item(rng: np.random.Generator, k: int) -> tuple[tuple[float, ...], list[np.ndarray]]:
@@ -78,6 +80,24 @@ def test_falls_back_exactly_where_the_child_cannot_serve(case):
             got = _item(rng, k)[1]
         assert all(np.array_equal(g, w) for g, w in zip(got, want[k], strict=True))
     assert ahead.fell_back_at == first and not ahead.active
+
+
+def test_a_killed_child_leaves_the_items_it_sent_then_the_caller_draws():
+    want, _ = _serial(30)
+    ahead, rng = _ahead(depth=8)
+    for k in range(3):
+        assert ahead.take((float(k), 0.5)) is not None
+    os.kill(ahead.pid, signal.SIGKILL)
+    fell = None
+    for k in range(3, 30):
+        got = ahead.take((float(k), 0.5))
+        if got is None:
+            fell = k if fell is None else fell
+            got = _item(rng, k)[1]
+        else:
+            assert fell is None  # (no item comes from the child once the caller draws)
+        assert all(np.array_equal(g, w) for g, w in zip(got, want[k], strict=True))
+    assert fell is not None and ahead.fell_back_at == fell and not ahead.active
 
 
 def test_needs_pcg64():
