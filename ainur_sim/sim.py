@@ -221,6 +221,7 @@ def build_world(cfg: Config) -> World:
         delivery_rng=streams.generator("network.delivery"), connectivity=connectivity,
     )
     fin = cfg.finality
+    ahead = draw_ahead(cfg)
     grandpa = None
     if fin.enabled:
         byz_rng = streams.generator("finality.byzantine")
@@ -230,7 +231,7 @@ def build_world(cfg: Config) -> World:
             gossip_duration_s=fin.gossip_duration_s, before_best=fin.before_best,
             vote_processing_s=fin.vote_processing_s, byzantine=byzantine,
             equivocation_prob=fin.equivocation_prob, timing_observers=fin.timing_observers,
-            rng=streams.generator("finality.votes"), draw_ahead=draw_ahead(cfg),
+            rng=streams.generator("finality.votes"), draw_ahead=ahead,
         )
     txflow = economy = market = population = None
     if grandpa is not None and (cfg.load.tps > 0 or has_market(cfg)):
@@ -242,7 +243,7 @@ def build_world(cfg: Config) -> World:
         book, events = CallBook(longevity_s=cfg.load.longevity_s, gossip_s=cfg.load.gossip_mean_s), EventBus()
         runtime = build_runtime(cfg, economy, book, events)
         runtime.register(ValidatorSlashing(economy, grandpa.offences, tokens(econ.validator_bond_tokens)))
-        txflow = build_txflow(cfg, env, production, tree, streams, runtime, book, events)
+        txflow = build_txflow(cfg, env, production, tree, streams, runtime, book, events, draw_ahead=ahead)
         grandpa.listeners.append(txflow.on_finalized)
         if has_market(cfg):
             market = Market.build(cfg, runtime, economy, book, events, streams.generator("market.disputes"))
@@ -294,8 +295,8 @@ def fee_params(cfg: Config) -> FeeParams:
 
 def build_txflow(cfg: Config, env: simpy.Environment, production: BlockProduction, tree: BlockTree,
                  streams: Streams, runtime: Runtime, book: CallBook | None = None,
-                 events: EventBus | None = None) -> TransactionFlow:
-    """Pool, load and fees, wired into block production."""
+                 events: EventBus | None = None, *, draw_ahead: bool = False) -> TransactionFlow:
+    """Pool, load and fees, wired into block production (``draw_ahead``: the load drawn in a forked child)."""
     p, ld = cfg.pool, cfg.load
     limits = BlockLimits()
     pool = TxPool(PoolLimits(ready_count=p.ready_count, ready_bytes=p.ready_kib * 1024,
@@ -308,7 +309,7 @@ def build_txflow(cfg: Config, env: simpy.Environment, production: BlockProductio
         header_bytes=cfg.chain.header_bytes, gossip_mean_s=ld.gossip_mean_s, longevity_s=ld.longevity_s,
         rng=streams.generator("load.transfers"), runtime=runtime, call_mix=dict(ld.call_mix),
         audit=cfg.output.audit_transactions, book=book, events=events,
-        draw_ahead_s=cfg.run_duration_s if draw_ahead(cfg) else None,
+        draw_ahead_s=cfg.run_duration_s if draw_ahead else None,
     )
 
 

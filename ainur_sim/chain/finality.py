@@ -414,7 +414,7 @@ def _arrivals_kth_and_max(send: np.ndarray, lat: np.ndarray, noise: np.ndarray, 
 
 @njit(cache=True)
 def jitter_factors(z: np.ndarray, mu: float, sigma: float) -> np.ndarray:
-    """``exp(mu + sigma · z)`` elementwise (a new array of ``z``'s shape): the factors
+    """``exp(mu + sigma · z)`` elementwise, as a new flat array in ``z``'s C order: the factors
     :func:`_arrivals_kth_and_max` computes from the draws, the same expression compiled the same way, so the
     same doubles (drawn ahead, they are computed in the child)."""
     flat = z.reshape(-1)
