@@ -58,6 +58,11 @@ def _unpack_state(rng: np.random.Generator, v: Sequence[int]) -> None:
                                "has_uint32": int(v[4]), "uinteger": int(v[5])}
 
 
+def _lines(nbytes: int) -> int:
+    """``nbytes`` rounded up to whole 64-byte cache lines (every array in the ring starts on one)."""
+    return -(-int(nbytes) // 64) * 64
+
+
 def _read_exact(fd: int, k: int) -> bytes | None:
     """``k`` bytes from ``fd``, or None at end of file."""
     buf = b""
@@ -90,7 +95,7 @@ class DrawAhead:
             raise TypeError("DrawAhead needs a PCG64 generator")
         self.rng = rng
         self.dtypes = [np.dtype(d) for d in dtypes]
-        self.item_bytes = -(-int(item_bytes) // 64) * 64  # (items start on cache lines)
+        self.item_bytes = _lines(item_bytes)
         self.depth = int(depth)
         self.poll_s = float(poll_s)
         self._n_key = int(n_key)
@@ -134,8 +139,8 @@ class DrawAhead:
             status, key, arrays = _OK, (), ()
             try:
                 key, arrays = draw(rng, k)
-                sizes = [a.size * d.itemsize for a, d in zip(arrays, self.dtypes, strict=True)]
-                if sum(-(-s // 64) * 64 for s in sizes) > self.item_bytes:
+                if sum(_lines(a.size * d.itemsize) for a, d in zip(arrays, self.dtypes, strict=True)) \
+                        > self.item_bytes:
                     status = _FAILED
             except Exception:  # noqa: BLE001 - the caller meets the same error when it draws this item itself
                 status = _FAILED
@@ -143,10 +148,10 @@ class DrawAhead:
                 os.write(w, self._msg.pack(k, _FAILED, *[0] * (6 + self._n_key + len(self.dtypes))))
                 return
             off = (k % self.depth) * self.item_bytes
-            for a, d in zip(arrays, self.dtypes, strict=True):
-                n = a.size * d.itemsize
-                self._ring[off:off + n] = np.ascontiguousarray(a, dtype=d).reshape(-1).view(np.uint8)
-                off += -(-n // 64) * 64
+            for a, d, ring in zip(arrays, self.dtypes, self._typed, strict=True):
+                i = off // d.itemsize
+                ring[i:i + a.size] = a.reshape(-1)  # (cast to the ring's dtype, as the parent reads it)
+                off += _lines(a.size * d.itemsize)
             os.write(w, self._msg.pack(k, _OK, *_pack_state(rng), *key, *(a.size for a in arrays)))
             k += 1
 
@@ -174,7 +179,7 @@ class DrawAhead:
         for n, d, ring in zip(values[8 + self._n_key:], self.dtypes, self._typed, strict=True):
             i = off // d.itemsize
             out.append(ring[i:i + n])
-            off += -(-(n * d.itemsize) // 64) * 64
+            off += _lines(n * d.itemsize)
         self._state = state
         self._k = k + 1
         return out

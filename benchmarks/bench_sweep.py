@@ -35,42 +35,41 @@ import tempfile
 import time
 from pathlib import Path
 
+from ainur_sim.config import CHOICES
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _results import commit, write_section  # noqa: E402
 
 SECTION = "## Sweep throughput (issue 8)"
 
 
-DRAW_AHEAD = ["perf.draw_ahead=never"]  # (set from --draw-ahead)
-
-
-def sweep(n_workers: int, jobs: int, duration_s: float, out: Path) -> float:
+def sweep(n_workers: int, jobs: int, duration_s: float, out: Path, draw_ahead: str) -> float:
     """Wall seconds of one joblib multirun of ``jobs`` seeds with ``n_workers`` workers."""
     cmd = [sys.executable, "-m", "ainur_sim", "-m", "scenario=baseline", f"duration_s={duration_s:g}",
            f"seed=range(0,{jobs})", "hydra/launcher=joblib", f"hydra.launcher.n_jobs={n_workers}",
-           f"hydra.sweep.dir={out}", *DRAW_AHEAD]
+           f"hydra.sweep.dir={out}", f"perf.draw_ahead={draw_ahead}"]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return time.perf_counter() - t0
 
 
-def job_cmd(seed: int, duration_s: float, out: Path) -> list[str]:
+def job_cmd(seed: int, duration_s: float, out: Path, draw_ahead: str) -> list[str]:
     """One plain run (no sweep) through the real command line."""
     return [sys.executable, "-m", "ainur_sim", "scenario=baseline", f"duration_s={duration_s:g}", f"seed={seed}",
-            f"hydra.run.dir={out}", *DRAW_AHEAD]
+            f"hydra.run.dir={out}", f"perf.draw_ahead={draw_ahead}"]
 
 
-def machine_ceiling(duration_s: float, root: Path, repeats: int = 2) -> tuple[float, float, float]:
+def machine_ceiling(duration_s: float, root: Path, draw_ahead: str, repeats: int = 2) -> tuple[float, float, float]:
     """(wall of one job alone, wall of two independent jobs started together, 2 · alone / pair): the speed-up
     two workers could reach on this machine if a sweep cost nothing beyond its jobs (medians of ``repeats``).
     Two processes on two cores share the caches and memory bandwidth, so each runs slower than alone."""
     alone, pair = [], []
     for r in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run(job_cmd(0, duration_s, root / f"alone{r}"), check=True, capture_output=True)
+        subprocess.run(job_cmd(0, duration_s, root / f"alone{r}", draw_ahead), check=True, capture_output=True)
         alone.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        procs = [subprocess.Popen(job_cmd(s, duration_s, root / f"pair{r}_{s}"), stdout=subprocess.DEVNULL,
+        procs = [subprocess.Popen(job_cmd(s, duration_s, root / f"pair{r}_{s}", draw_ahead), stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for s in (0, 1)]
         if any(p.wait() != 0 for p in procs):
             raise RuntimeError("a paired job failed")
@@ -105,25 +104,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--duration", type=float, default=7200.0, help="simulated seconds per job")
     ap.add_argument("--repeats", type=int, default=1, help="pairs of sweeps; the median ratio is reported")
     ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--draw-ahead", default="never", choices=["never", "auto", "always"],
+    ap.add_argument("--draw-ahead", default="never", choices=CHOICES["perf.draw_ahead"],
                     help="perf.draw_ahead of every run (default never: the launcher's scaling alone)")
     args = ap.parse_args(argv)
-    DRAW_AHEAD[:] = [f"perf.draw_ahead={args.draw_ahead}"]
     load0 = os.getloadavg()
     runs: dict[int, list[float]] = {1: [], 2: []}
     ratios: list[float] = []
     identical = True
     with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
         root = Path(tmp)
-        sweep(1, 1, 600.0, root / "warmup")  # Numba caches and imports on disk warm
+        sweep(1, 1, 600.0, root / "warmup", args.draw_ahead)  # Numba caches and imports on disk warm
         for r in range(args.repeats):
             for k in ((1, 2) if r % 2 == 0 else (2, 1)):
-                runs[k].append(sweep(k, args.jobs, args.duration, root / f"r{r}n{k}"))
+                runs[k].append(sweep(k, args.jobs, args.duration, root / f"r{r}n{k}", args.draw_ahead))
             ratios.append(runs[1][-1] / runs[2][-1])
             identical = identical and same_outputs(root / f"r{r}n1", root / f"r{r}n2", args.jobs)
             print(f"pair {r + 1}: 1 worker {runs[1][-1]:.1f} s, 2 workers {runs[2][-1]:.1f} s, "
                   f"speed-up {ratios[-1]:.2f}x", flush=True)
-        alone, pair, ceiling = machine_ceiling(args.duration, root)
+        alone, pair, ceiling = machine_ceiling(args.duration, root, args.draw_ahead)
     walls = {k: statistics.median(v) for k, v in runs.items()}
     speedup = statistics.median(ratios)
     print(f"1 worker: {walls[1]:.1f} s   2 workers: {walls[2]:.1f} s   speed-up {speedup:.2f}x "
