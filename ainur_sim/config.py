@@ -445,6 +445,9 @@ class PerfConfig:
     # (ainur_sim.draw_ahead): auto = on Linux when the process may use ≥ 2 CPUs and the run is ≥ 1 simulated
     # hour (never inside a parallel sweep's workers); always = whenever the platform can fork; never
     draw_ahead: str = "auto"
+    # evaluate the API layer (chain/rpc.py) in a forked process on a spare core while the chain runs
+    # (ainur_sim.background): auto = under the same conditions as draw_ahead; always; never
+    api_concurrent: str = "auto"
 
 
 @dataclass
@@ -674,6 +677,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "market.reputation.model": ("beta", "ema", "eigentrust"),
     "population.ring_bidding": ("floor", "designated"),
     "perf.draw_ahead": ("auto", "always", "never"),
+    "perf.api_concurrent": ("auto", "always", "never"),
 }
 
 

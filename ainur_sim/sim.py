@@ -22,6 +22,7 @@ import simpy
 from omegaconf import DictConfig, OmegaConf
 
 from ainur_sim import schemas
+from ainur_sim.background import Background
 from ainur_sim.chain.blocktree import BlockTree, finality_is_safe, fork_stats
 from ainur_sim.chain.connectivity import Connectivity
 from ainur_sim.chain.economy import ValidatorSlashing, build_economy, tokens
@@ -177,13 +178,23 @@ def build_connectivity(cfg: Config, network: Network, streams: Streams) -> Conne
     return conn
 
 
-def draw_ahead(cfg: Config) -> bool:
-    """Whether the run draws its load and vote jitter ahead in forked processes (``perf.draw_ahead``: auto =
-    on a spare core for runs of at least :data:`DRAW_AHEAD_MIN_S`)."""
-    mode = cfg.perf.draw_ahead
+def _use_spare_core(cfg: Config, mode: str) -> bool:
+    """Whether a ``perf`` mode (auto/always/never) puts work in a forked process: auto = on a spare core for
+    runs of at least :data:`DRAW_AHEAD_MIN_S`."""
     if mode == "never" or not hasattr(os, "fork"):
         return False
     return mode == "always" or (cfg.run_duration_s >= DRAW_AHEAD_MIN_S and spare_core())
+
+
+def draw_ahead(cfg: Config) -> bool:
+    """Whether the run draws its load and vote jitter ahead in forked processes (``perf.draw_ahead``)."""
+    return _use_spare_core(cfg, cfg.perf.draw_ahead)
+
+
+def api_concurrent(cfg: Config) -> bool:
+    """Whether the run evaluates its API layer in a forked process while the chain runs
+    (``perf.api_concurrent``; only when the API layer is enabled)."""
+    return cfg.api.enabled and _use_spare_core(cfg, cfg.perf.api_concurrent)
 
 
 def build_world(cfg: Config) -> World:
@@ -344,8 +355,15 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
     duration = typed.run_duration_s
     if progress:
         world.env.process(_progress(world.env, duration))
+    # (the API layer depends on the config and its own stream only: it can be evaluated beside the chain)
+    api_args = (typed, load_schedule(typed), duration, world.streams.generator("api"))
+    api_job = Background(simulate_run_api, *api_args) if api_concurrent(typed) else None
     try:
         world.env.run(until=duration)
+    except BaseException:
+        if api_job is not None:
+            api_job.close()
+        raise
     finally:  # (the children drawing ahead are stopped; their streams left where the run leaves them)
         for ahead in (getattr(world.txflow, "ahead", None), getattr(world.finality, "ahead", None)):
             if ahead is not None:
@@ -404,7 +422,7 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
         for key in ("tps_sustained", "tx_success_rate", "fee_revenue_vs_opex"):
             reasons[key] = "no transaction load (load.tps = 0)"
     if typed.api.enabled:
-        api, api_stats = simulate_run_api(typed, load_schedule(typed), duration, world.streams.generator("api"))
+        api, api_stats = api_job.result() if api_job is not None else simulate_run_api(*api_args)
         measured.update(api.percentiles_ms())
         stats.update(api_stats)
         extra["api_series"] = pd.DataFrame(api.series)

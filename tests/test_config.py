@@ -52,6 +52,7 @@ MALFORMED: list[tuple[list[str], str]] = [
     (["output.plots=maybe"], "output.plots"),
     (["finality.enabled=perhaps"], "finality.enabled"),
     (["perf.draw_ahead=sometimes"], "perf.draw_ahead"),
+    (["perf.api_concurrent=maybe"], "perf.api_concurrent"),
 ]
 
 
