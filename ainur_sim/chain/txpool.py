@@ -82,6 +82,31 @@ _BATCH_DTYPES: dict[str, type] = {
 
 
 @numba.njit(cache=True)
+def _interleave(a, b, p):
+    """``out`` with ``out[p] = b`` and ``a``'s values, in order, in the other places (``p`` ascending, within
+    ``a.size + b.size``): one column of :meth:`TxBatch.merge_sorted`, as slice copies between ``b``'s rows."""
+    out = np.empty(a.shape[0] + b.shape[0], a.dtype)
+    start = 0  # next place to fill from a
+    ia = 0
+    for j in range(p.shape[0]):
+        k = p[j] - start
+        out[start:p[j]] = a[ia:ia + k]
+        ia += k
+        out[p[j]] = b[j]
+        start = p[j] + 1
+    out[start:] = a[ia:]
+    return out
+
+
+@numba.njit(cache=True)
+def _merge_two(p, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10):
+    """The 11 columns of two batches merged (:func:`_interleave` of each), in one call."""
+    return (_interleave(a0, b0, p), _interleave(a1, b1, p), _interleave(a2, b2, p), _interleave(a3, b3, p),
+            _interleave(a4, b4, p), _interleave(a5, b5, p), _interleave(a6, b6, p), _interleave(a7, b7, p),
+            _interleave(a8, b8, p), _interleave(a9, b9, p), _interleave(a10, b10, p))
+
+
+@numba.njit(cache=True)
 def _batch_violations(weight_s, length_bytes, tip, longevity_s, t_submit, t_ready, sender, nonce) -> int:
     """The checks of :meth:`TxBatch.__post_init__` in one pass, as bit flags: 1 a negative weight, length
     or tip; 2 a longevity not > 0 (NaN included); 4 ``t_ready < t_submit``; 8 a sender with a negative
@@ -226,6 +251,11 @@ class TxBatch:
                 if j != k:
                     p += np.searchsorted(tj, ts[k], side="right" if j < k else "left")
             pos.append(p)
+        if len(batches) == 2:  # (the usual case, background + market calls: one kernel for all columns)
+            names = list(_BATCH_DTYPES)
+            cols = _merge_two(pos[0], *[getattr(batches[0], c) for c in names],
+                              *[getattr(batches[1], c) for c in names])
+            return cls.unchecked(**dict(zip(names, cols, strict=True)))
         first = np.ones(n, dtype=np.bool_)
         for p in pos:
             first[p] = False

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ainur_sim.chain.fees import CALL_LENGTHS, CALL_WEIGHTS, WEIGHT_PER_SECOND, BlockLimits, transfers_per_block
 from ainur_sim.chain.txpool import (
+    _BATCH_DTYPES,
     DEAD,
     IN_BLOCK,
     READY,
@@ -549,9 +550,14 @@ def test_merge_sorted_is_the_stable_sort_of_the_concatenation():
         for k in range(int(rng.integers(2, 5))):
             n = int(rng.integers(0, 30))
             t = np.sort(rng.integers(0, 10, n).astype(float))
-            batches.append(TxBatch.of(t, W, L, tip=rng.integers(0, 5, n), payload=np.full(n, k)))
+            batches.append(TxBatch.of(t, rng.random(n), rng.integers(1, 300, n), tip=rng.integers(0, 5, n),
+                                      payload=np.full(n, k), operational=rng.random(n) < 0.5,
+                                      longevity_s=rng.random(n) + 1, sender=rng.integers(-1, 3, n),
+                                      nonce=rng.integers(0, 9, n), t_ready=t + rng.random(n),
+                                      fee=rng.integers(0, 99, n)))
         cat = TxBatch.concat(batches)
         want = cat.take(np.argsort(cat.t_submit, kind="stable"))
         got = TxBatch.merge_sorted(batches)
-        for name in ("t_submit", "tip", "payload", "weight_s", "t_ready"):
+        for name, dt in _BATCH_DTYPES.items():  # (two batches: one kernel for all columns; more: per column)
+            assert getattr(got, name).dtype == dt, name
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
