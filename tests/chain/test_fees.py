@@ -204,6 +204,14 @@ def test_priority_kernel_equals_the_array_formula(limits):
     for args in ((5, weight[:7], 140, False, fee[:7]), (tip[:3], 2.4e-4, length[:3], op[:3], 10**9)):
         assert np.array_equal(priority(*args, limits), _priority_numpy(*args, limits))
     assert priority(0, 2.4e-4, 140, False, 0, limits).shape == ()
+    # runs of a few call shapes (the kernel reuses a run's per-block count), shapes differing in one field only
+    # (a 1 MB call: the class's length bound binds, so Normal and Operational differ in the per-block count)
+    shapes = np.array([(2.4e-4, 140, 0), (2.4e-4, 140, 1), (2.4e-4, 141, 0), (3.1e-4, 140, 0), (2.4e-4, 0, 0),
+                       (2.4e-4, 10**6, 0), (2.4e-4, 10**6, 1), (2.4e-4, 2 * 10**6, 1)])
+    pick = np.repeat(rng.integers(0, len(shapes), 400), rng.integers(1, 40, 400))
+    w, ln, o = shapes[pick, 0], shapes[pick, 1].astype(np.int64), shapes[pick, 2].astype(bool)
+    t, f = tip[:pick.size], fee[:pick.size]
+    assert np.array_equal(priority(t, w, ln, o, f, limits), _priority_numpy(t, w, ln, o, f, limits))
 
 
 def test_block_limits_and_tps_ceiling():
