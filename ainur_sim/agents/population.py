@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import mesa
+import numba
 import numpy as np
 import pandas as pd
 import simpy
@@ -49,6 +50,24 @@ if TYPE_CHECKING:
 
 NEVER = np.inf
 SHORT_CALLS = tuple(CALLS)
+
+
+@numba.njit(cache=True)
+def eligible_workers(active: np.ndarray, verified: np.ndarray, staked: np.ndarray, min_stake: int,
+                     max_value_per_stake: float, budget: int, load: np.ndarray, capacity: int, offer: np.ndarray,
+                     accounts: np.ndarray, requester: int) -> np.ndarray:
+    """Indices of the workers who may bid on a task: active, verified for its capability, staked at least
+    ``min_stake`` and enough for the ``budget`` (base units; ``budget ≤ max_value_per_stake × stake``), with
+    spare capacity, an offer in (0, budget), and not the requester's own account. One pass (the same
+    comparisons, int and float, as the elementwise numpy expression)."""
+    out = np.empty(active.shape[0], np.int64)
+    k = 0
+    for i in range(active.shape[0]):
+        if (active[i] and verified[i] and staked[i] >= min_stake and budget <= max_value_per_stake * staked[i]
+                and load[i] < capacity and offer[i] < budget and offer[i] > 0 and accounts[i] != requester):
+            out[k] = i
+            k += 1
+    return out[:k]
 
 
 class MarketPopulation(mesa.Model):
@@ -336,10 +355,9 @@ class MarketPopulation(mesa.Model):
         ask = self._asks(cap, float(budget))
         ring_bid = pop.ring_bidding == "designated"
         offer = np.where(self.ring >= 0, np.floor(cost), ask) if ring_bid else ask
-        ok = (self._active_workers_cached(t) & self.verified[:, cap] & (staked >= st.min_stake)
-              & (budget <= st.max_value_per_stake * staked) & (self.load < pop.capacity)
-              & (offer < budget) & (offer > 0) & (self.accounts != int(e["requester"])))
-        idx = np.flatnonzero(ok)
+        idx = eligible_workers(self._active_workers_cached(t), self.verified[:, cap], staked, st.min_stake,
+                               st.max_value_per_stake, budget, self.load, pop.capacity, offer, self.accounts,
+                               int(e["requester"]))
         attention = pop.bidders_per_task / max(idx.size, 1)
         if attention < 1.0:
             idx = idx[self.rng.random(idx.size) < attention]

@@ -236,3 +236,26 @@ def test_cached_asks_are_the_strategies_asks():
             np.testing.assert_array_equal(pop._asks(cap, budget), want)
     t = float(pop.join.min()) + 1.0
     np.testing.assert_array_equal(pop._active_workers_cached(t), pop.active_workers(t))
+
+
+def test_eligible_workers_kernel_is_the_elementwise_expression():
+    """The one-pass kernel gives the workers the numpy expression of the bidding rule gives, on random
+    workers with the boundaries hit (stake at the minimum, budget at the stake bound, offer at the budget
+    and at zero, the requester's own account)."""
+    from ainur_sim.agents.population import eligible_workers
+
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        n = int(rng.integers(0, 60))
+        budget, min_stake, mvps, capacity = int(rng.integers(1, 10**6)), int(rng.integers(0, 1000)), 2.5, 3
+        active, verified = rng.random(n) < 0.8, rng.random(n) < 0.8
+        staked = rng.choice([0, min_stake, min_stake + 1, budget // 2, int(np.ceil(budget / mvps)), 10**7], n)
+        load = rng.integers(0, 5, n)
+        offer = rng.choice([0.0, -1.0, float(budget), budget - 0.5, float(rng.integers(1, budget + 1))], n)
+        accounts = rng.integers(0, 20, n)
+        requester = int(rng.integers(0, 20))
+        want = np.flatnonzero(active & verified & (staked >= min_stake) & (budget <= mvps * staked)
+                              & (load < capacity) & (offer < budget) & (offer > 0) & (accounts != requester))
+        got = eligible_workers(active, verified, staked, min_stake, mvps, budget, load, capacity, offer, accounts,
+                               requester)
+        np.testing.assert_array_equal(got, want)
