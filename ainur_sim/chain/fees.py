@@ -374,10 +374,16 @@ def priority(tip, weight_s, length_bytes, operational, final_fee, limits: BlockL
     if any(a.shape != shape for a in args):
         args = np.broadcast_arrays(*args)
         shape = args[0].shape
-    out = _priority_rows(*(np.ascontiguousarray(a).reshape(-1) for a in args),
-                         round(limits.max_weight_s * WEIGHT_PER_SECOND), limits.max_length_bytes,
-                         limits.normal_max_length_bytes)
-    return out.reshape(shape)
+    return priority_rows(*(np.ascontiguousarray(a).reshape(-1) for a in args), limits).reshape(shape)
+
+
+def priority_rows(tip: np.ndarray, weight_s: np.ndarray, length_bytes: np.ndarray, operational: np.ndarray,
+                  final_fee: np.ndarray, limits: BlockLimits) -> np.ndarray:
+    """:func:`priority` of rows given as equal-length 1-D contiguous arrays of its dtypes (int64, float64,
+    int64, bool, int64; a pool batch's columns), without converting or broadcasting them."""
+    return _priority_rows(tip, weight_s, length_bytes, operational, final_fee,
+                          round(limits.max_weight_s * WEIGHT_PER_SECOND), limits.max_length_bytes,
+                          limits.normal_max_length_bytes)
 
 
 @numba.njit(cache=True)

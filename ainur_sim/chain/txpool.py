@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields
 import numba
 import numpy as np
 
-from ainur_sim.chain.fees import WEIGHT_PER_SECOND, BlockLimits, _sat_mul, priority
+from ainur_sim.chain.fees import WEIGHT_PER_SECOND, BlockLimits, _sat_mul, priority, priority_rows
 from ainur_sim.record import ColumnStore
 
 MAX_SKIPPED_TRANSACTIONS: int = 8
@@ -1340,7 +1340,7 @@ class TxPool:
         """``fees.priority`` per row; ``tip_base``: :meth:`_tip_base` of the batch."""
         if tip_base >= 0:
             return _scaled_tips(b.tip, tip_base)
-        return priority(b.tip, b.weight_s, b.length_bytes, b.operational, b.fee, self.block_limits)
+        return priority_rows(b.tip, b.weight_s, b.length_bytes, b.operational, b.fee, self.block_limits)
 
     def _tip_base(self, b: TxBatch, uniform: bool) -> int:
         """For a batch of one call shape (``uniform``: weight, length, class and fee the same on every row,
