@@ -7,14 +7,16 @@ Usage::
 
 Default scenario ``launch_day``. A 10-simulated-minute warm-up run (same overrides) loads imports and the
 Numba caches; then the run is repeated ``--repeats`` times (default 3) and the median wall time is reported
-with the simulated/wall ratio, peak RSS of the process, kernel events, agent activations, market calls and
-tasks. ``--record`` writes the figures into benchmarks/RESULTS.md (section "Scenario <name>").
+with the simulated/wall ratio, peak RSS of the process (and of its largest forked child), each run's CPU
+(the run's process and its forked children: drawing ahead, the API layer), kernel events, agent
+activations, market calls and tasks. ``--record`` writes the figures into benchmarks/RESULTS.md (section "Scenario <name>").
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import resource
 import statistics
@@ -44,19 +46,29 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     overrides = [f"scenario={args.scenario}", *args.overrides]
     run(compose([*overrides, f"duration_s={WARMUP_S:g}"]))
-    walls, res = [], None
+    walls, cpus, res = [], [], None
     for _ in range(args.repeats):
+        c0 = os.times()
         t0 = time.perf_counter()
         res = run(compose(overrides))
         walls.append(time.perf_counter() - t0)
+        c1 = os.times()
+        # CPU of this process, and of its forked children (perf.draw_ahead, perf.api_concurrent; reaped by
+        # the run)
+        cpus.append(((c1.user - c0.user) + (c1.system - c0.system),
+                     (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)))
     wall = statistics.median(walls)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    rss_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
     s = res.stats
     calls = sum(s.get("market_calls", {}).values())
     lines = [
         f"overrides: {' '.join(overrides)}",
         f"wall (median of {args.repeats}): {wall:.2f} s   runs: {', '.join(f'{w:.2f}' for w in walls)}",
-        f"simulated/wall: {res.duration_s / wall:,.0f}x   peak RSS: {rss:.0f} MiB",
+        f"simulated/wall: {res.duration_s / wall:,.0f}x   peak RSS: {rss:.0f} MiB (largest child: "
+        f"{rss_children:.0f} MiB, its pages mostly shared with the run's process)",
+        "CPU per run (run's process + forked children): "
+        + ", ".join(f"{c:.1f} + {k:.1f} s" for c, k in cpus),
         f"kernel events: {s['kernel_events']:,}   agent activations: {s.get('agent_activations', 0):,}   "
         f"market calls: {calls:,}   tasks: {s.get('tasks', 0):,}   tx finalized: {s.get('tx_finalized', 0):,}",
         f"agents joined: {s.get('workers_joined', 0) + s.get('requesters_joined', 0):,} "
