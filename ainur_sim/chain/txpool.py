@@ -1106,6 +1106,11 @@ class TxPool:
         self._tip_base_of_shape: dict[tuple, int] = {}  # call shape -> priority(tip=0), or -1: see _tip_base
         self._default_limits: tuple | None = None  # (block_limits, select's default limits in ps and bytes)
         self._sel_included: int | None = None  # block the last selection was marked included in by its kernel
+        #: the last selection marked included by its kernel, while nothing else changed the pool since:
+        #: (t, excluded blocks, limits, max_skipped, rows, uids, tips, candidates, skipped, normal weight,
+        #: total weight, total length, operational) — a sibling block at the same time with the same excluded
+        #: blocks selects exactly these rows (:meth:`_select`)
+        self._memo: tuple | None = None
 
     # ---- row storage -------------------------------------------------------------------------------
 
@@ -1273,6 +1278,7 @@ class TxPool:
         then the pool limits. Background rows (``sender = -1``) take a vectorised path; those the ready
         limit would drop at once are rejected before they are stored (same outcome, less copying).
         ``facts``: what :func:`_batch_facts` gives for the batch, when the caller knows it (a generated batch)."""
+        self._memo = None
         op = _Op()
         n = len(batch)
         first_uid = self._next_uid
@@ -1537,11 +1543,15 @@ class TxPool:
             ex_blocks = [int(b) for b in listed if int(b) in blocks]
         if not self._nonces:  # no sender transactions: one kernel (falls back below if it cannot order)
             c = self._c
+            include = include_block is not None
+            key = (float(t), ex_blocks, (nw_lim, tw_lim, nl_lim, tl_lim), max_skipped)
+            memo = self._memo
+            if include and memo is not None and memo[0] == key:
+                return self._select_again(memo[1], include_block, float(t))
             # every block still holding rows is excluded (no fork pending): no in-block row is a candidate
             in_block_ok = len(set(ex_blocks)) < len(self._blocks)
             excl = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if in_block_ok and ex_blocks \
                 else _NO_ROWS
-            include = include_block is not None
             (rows, uids, tips, m, skipped, nw, tw, tl, n_op, ok, first, was_ready,
              ready_bytes) = _select_independent(
                 c["state"], c["t_ready"], c["valid_till"], c["priority"], c["weight_ps"], c["length"],
@@ -1557,6 +1567,7 @@ class TxPool:
                     self.counters.included += int(first)
                     self._blocks[include_block] = (rows, float(t))
                     self._sel_included = include_block
+                    self._memo = (key, (rows, uids, tips, m, skipped, nw, tw, tl, n_op))
                 return ids
         excluded = np.concatenate([self._blocks[b][0] for b in ex_blocks]) if ex_blocks else None
         state = self._col("state")
@@ -1578,6 +1589,30 @@ class TxPool:
         ranks, skipped, nw, tw, tl = _fill_block(w, ln, opc, waiting, succ, nw_lim, tw_lim, nl_lim, tl_lim,
                                                  max_skipped)
         return self._selected(t, order[ranks], m, int(opc[ranks].sum()), nw, tw, tl, skipped)
+
+    def _select_again(self, sel: tuple, block_id: int, t: float) -> np.ndarray:
+        """The last kernel selection, for a sibling block ``block_id``: built at the same time on the same
+        excluded blocks, with nothing but that selection's own marking changing the pool since.
+
+        Its candidates are then the same rows: those the first block took were ready (or in-block rows of a
+        non-excluded block) and are now in-block rows of a non-excluded block, the rest are unchanged. So the
+        same order and fill give the same rows, counts and weights; they are marked included in
+        ``block_id`` as :meth:`mark_included` does (for a selection's distinct rows), and recorded as a
+        selection. Saves the scan of a fork's second block (BABE: several primary leaders in a slot)."""
+        rows, uids, tips, m, skipped, nw, tw, tl, n_op = sel
+        rows, uids, tips = rows.copy(), uids.copy(), tips.copy()  # (each block's arrays its own)
+        c = self._c
+        ok, first, was_ready, ready_bytes = _include(rows, c["state"], c["n_blocks"], c["t_included"],
+                                                     c["length"], t, True)
+        if not ok:  # pragma: no cover - the rows are in the first block, so in-block
+            raise RuntimeError("a repeated selection found rows that are neither ready nor in a block")
+        self._count[READY] -= was_ready
+        self._bytes[READY] -= ready_bytes
+        self._count[IN_BLOCK] += was_ready
+        self.counters.included += int(first)
+        self._blocks[block_id] = (rows, t)
+        self._sel_included = block_id
+        return self._selected(t, rows, m, n_op, nw, tw, tl, skipped, uids, tips)
 
     def _selected(self, t: float, rows: np.ndarray, m: int, n_op: int, nw: int, tw: int, tl: int,
                   skipped: int, uids: np.ndarray | None = None, tips: np.ndarray | None = None) -> np.ndarray:
@@ -1621,6 +1656,7 @@ class TxPool:
     def mark_included(self, ids: np.ndarray, block_id: int, t: float) -> None:
         """Record that block ``block_id`` (authored at ``t``) includes ``ids``; they leave the ready set.
         A transaction may be in several blocks on different forks at once."""
+        self._memo = None
         block_id = int(block_id)
         if block_id in self._blocks:
             raise ValueError(f"block {block_id} already recorded")
@@ -1651,6 +1687,7 @@ class TxPool:
         """Finalized blocks' transactions leave the pool (latencies recorded); orphaned blocks' transactions
         that are in no other live block return to ready, unless expired (then counted as expired), and the
         ready limits are enforced again (evicting, with bans, as a resubmission would)."""
+        self._memo = None
         op = _Op()
         self._sel = None
         state = self._c["state"]
@@ -1728,6 +1765,7 @@ class TxPool:
 
     def expire(self, t: float) -> ExpireOutcome:
         """Drop ready and future transactions whose validity ended (``t ≥ t_submit + longevity_s``)."""
+        self._memo = None
         if t < self._expire_lb:  # no ready or future row has valid_till <= t: nothing to scan for
             self._maybe_compact()
             return ExpireOutcome(0, np.empty(0, np.int64))

@@ -561,3 +561,71 @@ def test_merge_sorted_is_the_stable_sort_of_the_concatenation():
         for name, dt in _BATCH_DTYPES.items():  # (two batches: one kernel for all columns; more: per column)
             assert getattr(got, name).dtype == dt, name
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+
+
+def _fork_history(pool: TxPool, rng: np.random.Generator) -> list:
+    """Slots with one to three sibling blocks (same time, same parent), children of either sibling, more
+    load than a block holds, tips (so the head is sorted), late submissions between siblings, finality and
+    orphans; returns what each call gave."""
+    got = []
+    next_block, heads = 1, [0]  # block 0: the finalized base (holds no rows)
+    chain = {0: []}  # block -> its unfinalized ancestry, itself included (what an author excludes)
+    for slot in range(1, 9):
+        t = 6.0 * slot
+        n = int(rng.integers(3000, 9000))
+        pool.submit(TxBatch.of(np.sort(rng.uniform(t - 6, t - 1, n)), W, L,
+                               tip=np.where(rng.random(n) < 0.2, rng.integers(1, 50, n), 0), longevity_s=40.0))
+        new_heads = []
+        parents = [heads[int(rng.integers(0, len(heads)))]] * int(rng.integers(1, 4))
+        if rng.random() < 0.3:  # a sibling on another head: other excluded blocks, not repeated
+            parents.append(heads[-1])
+        for k, parent in enumerate(parents):
+            b = next_block
+            next_block += 1
+            if k and rng.random() < 0.3:  # a late submission between siblings: the pool changed, no repeat
+                pool.submit(TxBatch.of(np.full(5, t - 3.0), W, L, tip=100, longevity_s=40.0))
+            ids = pool.select_into(t, chain[parent], b)
+            chain[b] = [*chain[parent], b]
+            new_heads.append(b)
+            got.append((b, ids.copy(), pool.last_selection))
+        heads = new_heads
+        if slot % 3 == 0:  # finalize the first head's ancestry, orphan the other heads' own blocks
+            keep = chain[heads[0]]
+            orphaned = sorted({x for h in heads[1:] for x in chain[h]} - set(keep))
+            out = pool.on_finalized(keep, orphaned, t + 1.0)
+            got.append((out.n_finalized, out.n_returned, out.n_expired, out.n_evicted))
+            chain = {h: [h] for h in heads[:1]}
+            heads = heads[:1]
+    return got
+
+
+def test_a_sibling_blocks_selection_is_the_first_ones_repeated():
+    """Sibling blocks built at the same time on the same excluded blocks get the last selection again
+    (TxPool._select_again); everything the pool returns, records and holds is what selecting from scratch
+    gives (the reference clears the remembered selection before every call)."""
+    class Scratch(TxPool):
+        def select_into(self, t, exclude_blocks, block_id):
+            self._memo = None
+            return super().select_into(t, exclude_blocks, block_id)
+
+    for seed in range(6):
+        # (even seeds: the default ready limit, which evicts; odd: room for everything)
+        limits = PoolLimits() if seed % 2 == 0 else PoolLimits(ready_count=60_000, ready_bytes=50 * 2**20)
+        a, b = TxPool(limits), Scratch(limits)
+        repeated = []
+        orig = a._select_again
+        a._select_again = lambda *args, _o=orig, _r=repeated: _r.append(1) or _o(*args)
+        ga, gb = _fork_history(a, np.random.default_rng(seed)), _fork_history(b, np.random.default_rng(seed))
+        assert len(ga) == len(gb)
+        for x, y in zip(ga, gb, strict=True):
+            assert len(x) == len(y)
+            for u, v in zip(x, y, strict=True):
+                assert np.array_equal(u, v) if isinstance(u, np.ndarray) else u == v
+        assert a.select_log.to_frame().equals(b.select_log.to_frame())
+        assert a.finalize_log.to_frame().equals(b.finalize_log.to_frame())
+        for col in ("state", "n_blocks", "t_included", "uid"):
+            assert np.array_equal(a._c[col][:a._n], b._c[col][:b._n], equal_nan=True), col
+        assert a.counts() == b.counts() and a.snapshot() == b.snapshot()
+        assert {k: v[0].tolist() for k, v in a._blocks.items()} == {k: v[0].tolist() for k, v in b._blocks.items()}
+        assert partition_holds(a)
+        assert repeated  # (the shortcut was taken)
