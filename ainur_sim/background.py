@@ -19,9 +19,10 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import signal
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
+
+from ainur_sim.draw_ahead import fork_child, stop_child
 
 T = TypeVar("T")
 
@@ -38,24 +39,15 @@ class Background(Generic[T]):
         self.args = args
         self.failed = False
         """Whether the child failed and :meth:`result` computed in process."""
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:  # the child: compute, send, exit without running the parent's clean-up
-            code = 0
-            try:
-                os.close(r)
-                with contextlib.suppress(OSError):
-                    os.nice(CHILD_NICE)
-                data = memoryview(pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL))
-                while data:
-                    data = data[os.write(w, data):]
-            except BaseException:  # noqa: BLE001 - nothing may escape into the parent's code
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(w)
-        self.pid = pid
-        self._r = r
+        self.pid, self._r = fork_child(self._work)
+
+    def _work(self, w: int) -> None:
+        """The child: compute the result and send it pickled."""
+        with contextlib.suppress(OSError):
+            os.nice(CHILD_NICE)
+        data = memoryview(pickle.dumps(self.fn(*self.args), protocol=pickle.HIGHEST_PROTOCOL))
+        while data:
+            data = data[os.write(w, data):]
 
     def _collect(self) -> tuple[T] | None:
         """(the child's result,), or None if it failed (it is waited for either way)."""
@@ -85,10 +77,7 @@ class Background(Generic[T]):
     def close(self) -> None:
         """Stop the child if it is still running (its result is not wanted)."""
         if self.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            os.close(self._r)
+            stop_child(self.pid, self._r)
             self.pid = 0
 
     def __del__(self) -> None:

@@ -46,6 +46,33 @@ def spare_core() -> bool:
     return len(os.sched_getaffinity(0)) >= 2  # (the CPUs this process may run on, not the machine's)
 
 
+def fork_child(work: Callable[[int], None]) -> tuple[int, int]:
+    """Fork a child that runs ``work(fd)``, ``fd`` the write end of a new pipe, then exits (status 1 if
+    ``work`` raised; nothing escapes into the parent's code, no clean-up of the parent's runs). Returns
+    (the child's pid, the read end of the pipe) in the parent."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            work(w)
+        except BaseException:  # noqa: BLE001 - nothing may escape into the parent's code
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    return pid, r
+
+
+def stop_child(pid: int, fd: int) -> None:
+    """Kill forked child ``pid`` (if it still runs), reap it, and close ``fd``, the pipe end read from it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    os.close(fd)
+
+
 def _pack_state(rng: np.random.Generator) -> tuple[int, ...]:
     s = rng.bit_generator.state
     st, inc = s["state"]["state"], s["state"]["inc"]
@@ -108,21 +135,9 @@ class DrawAhead:
         # the ring as each array's dtype (array starts are multiples of 64 bytes): slicing these is the
         # cheapest way to a view of an item's array
         self._typed = [self._ring.view(d) for d in self.dtypes]
-        r_data, w_data = os.pipe()
         parent = os.getpid()
-        pid = os.fork()
-        if pid == 0:  # the child: draws until the parent kills it or ends
-            code = 0
-            try:
-                os.close(r_data)
-                self._work(draw, w_data, parent)
-            except BaseException:  # noqa: BLE001 - nothing may escape into the parent's code
-                code = 1
-            finally:
-                os._exit(code)
-        os.close(w_data)
-        self.pid = pid
-        self._r = r_data
+        # the child draws until the parent kills it or ends
+        self.pid, self._r = fork_child(lambda w: self._work(draw, w, parent))
         self.fell_back_at: int | None = None
         """The item at which the caller started drawing itself (None: never)."""
 
@@ -192,10 +207,7 @@ class DrawAhead:
     def close(self) -> None:
         """Stop the child; the generator is left where the items taken so far leave it."""
         if self.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-            os.close(self._r)
+            stop_child(self.pid, self._r)
             self.pid = 0
             _unpack_state(self.rng, self._state)
 
