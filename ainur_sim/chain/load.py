@@ -308,6 +308,29 @@ def _filled(n: int, value: float | int, dtype: type) -> np.ndarray:
     return out
 
 
+class ConstantColumns:
+    """Columns holding one value, shared by a caller's batches: views into one array per (dtype, value),
+    grown as needed. For batches nobody writes to (the pool copies what it stores); the run's load uses
+    them for the columns every generated transfer has in common (weight, length, longevity, sender, nonce,
+    payload, class, fee), which saves filling eight new arrays a slot."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple[str, str], tuple[float | int, np.ndarray]] = {}
+
+    def get(self, n: int, value: float | int, dtype: type) -> np.ndarray:
+        """A view of ``n`` copies of ``value`` as ``dtype`` (= ``np.full(n, value, dtype)``), not to be written."""
+        key = (np.dtype(dtype).str, repr(value))  # (repr: -0.0 and 0.0 are two columns)
+        held = self._arrays.get(key)
+        if held is None or held[1].shape[0] < n:
+            size = max(n, 2 * held[1].shape[0] if held is not None else 8192)
+            held = self._arrays[key] = (value, _filled(size, value, dtype))
+        return held[1][:n]
+
+    def intact(self) -> bool:
+        """Whether every shared column still holds only its value, bit for bit (nobody wrote to one)."""
+        return all(a.tobytes() == _filled(a.shape[0], v, a.dtype).tobytes() for v, a in self._arrays.values())
+
+
 def _skip_doubles(rng: np.random.Generator, n: int) -> bool:
     """Advance ``rng`` past ``n`` doubles without drawing them, when that leaves it exactly where
     ``rng.random(n)`` would (a PCG64 advanced by ``n`` steps; its buffered 32-bit half, which ``advance``
@@ -449,17 +472,20 @@ def generate_with_facts(schedule: LoadSchedule, t0: float, t1: float, rng: np.ra
                         length_bytes: int = CALL_LENGTHS["transfer"], gossip_mean_s: float = DEFAULT_GOSSIP_MEAN_S,
                         longevity_s: float = DEFAULT_LONGEVITY_S, payload: int = -1,
                         drawn: tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None = None,
+                        constants: ConstantColumns | None = None,
                         ) -> tuple[TxBatch, tuple[bool, bool, bool, int]]:
     """:func:`generate`, and the batch's facts as :meth:`TxPool.submit` would find them (``facts=``: in time
     order, one call shape, no sender, total length). The batch is built without re-running
     ``TxBatch``'s per-row checks: by construction only the scalar arguments and the tips can fail them
     (times are sorted, ``t_ready ≥ t_submit``), and those are checked here with the same errors.
-    ``drawn``: what :func:`draw` returns for these arguments, drawn beforehand (``rng`` is then not used)."""
+    ``drawn``: what :func:`draw` returns for these arguments, drawn beforehand (``rng`` is then not used).
+    ``constants``: take the batch's one-value columns from there (shared: the batch must not be written)."""
     t, t_ready, tip, tips_ok = drawn if drawn is not None else draw(schedule, t0, t1, rng, tips, gossip_mean_s)
     n = t.shape[0]
-    weight_col = _filled(n, weight_s, np.float64)
-    length_col = _filled(n, length_bytes, np.int64)
-    longevity_col = _filled(n, longevity_s, np.float64)
+    const = constants.get if constants is not None else _filled
+    weight_col = const(n, weight_s, np.float64)
+    length_col = const(n, length_bytes, np.int64)
+    longevity_col = const(n, longevity_s, np.float64)
     if n:  # TxBatch's checks (none for an empty batch), on the values the columns hold
         if weight_col[0] < 0 or length_col[0] < 0 or not tips_ok:
             raise ValueError("weight_s, length_bytes and tip must be ≥ 0")
@@ -468,8 +494,8 @@ def generate_with_facts(schedule: LoadSchedule, t0: float, t1: float, rng: np.ra
     # = TxBatch.of(t, weight_s, length_bytes, tip=tip, longevity_s=longevity_s, t_ready=t_ready), without
     # copying the arrays just drawn (nothing else holds them)
     batch = TxBatch.unchecked(t_submit=t, weight_s=weight_col, length_bytes=length_col, tip=tip,
-                              operational=np.zeros(n, np.bool_), longevity_s=longevity_col,
-                              sender=_filled(n, -1, np.int64), nonce=np.zeros(n, np.int64),
-                              payload=_filled(n, payload, np.int64), t_ready=t_ready, fee=np.zeros(n, np.int64))
+                              operational=const(n, False, np.bool_), longevity_s=longevity_col,
+                              sender=const(n, -1, np.int64), nonce=const(n, 0, np.int64),
+                              payload=const(n, payload, np.int64), t_ready=t_ready, fee=const(n, 0, np.int64))
     w0 = float(weight_col[0]) if n else 0.0
     return batch, (True, w0 == w0, False, n * int(length_col[0]) if n else 0)

@@ -33,7 +33,7 @@ from ainur_sim.chain.calls import code_of
 from ainur_sim.chain.events import EventBus
 from ainur_sim.chain.extrinsics import CallBook
 from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams, inclusion_fee, next_multiplier
-from ainur_sim.chain.load import LoadSchedule, TipDistribution, draw, generate_with_facts
+from ainur_sim.chain.load import ConstantColumns, LoadSchedule, TipDistribution, draw, generate_with_facts
 from ainur_sim.chain.production import BlockBody, BlockProduction
 from ainur_sim.chain.runtime import Runtime
 from ainur_sim.chain.txpool import TxBatch, TxPool
@@ -128,6 +128,8 @@ class TransactionFlow:
         (what was actually paid is the runtime's ``fees_charged + tips_paid``)."""
         self.series = ColumnStore(SERIES_SCHEMA, 4096)
         self.ahead = self._draw_ahead(draw_ahead_s) if draw_ahead_s is not None and self.kinds else None
+        self.constants = ConstantColumns()
+        """The generated batches' one-value columns, shared from slot to slot (the pool copies what it keeps)."""
         production.slot_listeners.append(self.on_slot)
         production.builder = self.build
 
@@ -164,7 +166,7 @@ class TransactionFlow:
         for i, (code, schedule, weight_s, length) in enumerate(self.kinds):
             b, facts = generate_with_facts(schedule, self._t_last, t, self.rng, tips=self.tips, weight_s=weight_s,
                                            length_bytes=length, gossip_mean_s=self.gossip_mean_s,
-                                           longevity_s=self.longevity_s, payload=code,
+                                           longevity_s=self.longevity_s, payload=code, constants=self.constants,
                                            drawn=None if drawn is None else (*drawn[4 * i:4 * i + 3],
                                                                              bool(drawn[4 * i + 3][0])))
             batches.append(b)

@@ -11,6 +11,7 @@ from scipy import stats
 from ainur_sim.chain.fees import CALL_LENGTHS, CALL_WEIGHTS, BlockLimits, transfers_per_block
 from ainur_sim.chain.load import (
     DAY_S,
+    ConstantColumns,
     LoadSchedule,
     TipDistribution,
     _sorted_spread,
@@ -242,3 +243,39 @@ def test_thinning_evaluates_the_rate_only_where_in_doubt_with_the_same_result():
             u = rng.random(n)
             want = np.sort(t[u * bound < s.rate(t)])
             np.testing.assert_array_equal(got, want)
+
+
+def test_constant_columns_are_np_full_and_shared():
+    cc = ConstantColumns()
+    for n, v, dt in ((5, 2.4e-4, np.float64), (9000, -1, np.int64), (3, False, np.bool_), (7, -0.0, np.float64),
+                     (7, 0.0, np.float64), (20_000, 140, np.int64), (4, math.inf, np.float64)):
+        a = cc.get(n, v, dt)
+        want = np.full(n, v, dt)
+        assert a.dtype == want.dtype and a.tobytes() == want.tobytes()
+    assert np.signbit(cc.get(2, -0.0, np.float64)).all() and not np.signbit(cc.get(2, 0.0, np.float64)).any()
+    assert np.shares_memory(cc.get(10, 140, np.int64), cc.get(30, 140, np.int64))  # (one array, grown once)
+    assert cc.intact()
+    cc.get(10, 140, np.int64)[3] = 7  # what a writer would do to every later batch
+    assert not cc.intact()
+
+
+def test_a_run_never_writes_the_shared_constant_columns():
+    """The load's batches share their one-value columns (ConstantColumns): a run with market calls merged
+    into them, fee pressure and evictions leaves every shared column as it was, and the run's outputs are
+    the ones fresh columns give."""
+    from ainur_sim import compose
+    from ainur_sim.sim import build_world, to_config
+
+    cfg = to_config(compose(["scenario=launch_day", "duration_s=7200", "load.tps=1500", "perf.draw_ahead=never",
+                             "api.enabled=false"]))
+    worlds = []
+    for shared in (True, False):
+        w = build_world(cfg)
+        if not shared:
+            w.txflow.constants = None  # (generate_with_facts then fills new columns each slot)
+        w.env.run(until=cfg.run_duration_s)
+        worlds.append(w)
+    assert worlds[0].txflow.constants.intact() and len(worlds[0].txflow.constants._arrays) >= 6
+    a, b = (w.tree.to_frame() for w in worlds)
+    assert a.equals(b)
+    assert worlds[0].txflow.pool.counts() == worlds[1].txflow.pool.counts()
