@@ -5,10 +5,11 @@ Requests follow the run's offered transaction load: every submitted transaction 
 regions with the same weights as validators and use the RPC node with the smallest round trip. Each node
 is a multi-server queue with an autoscaler (``chain/api.py``).
 
-The API layer is evaluated after the chain run, on the same offered-load curve: request latency does not
-feed back into when transactions reach the pool (a submission's queueing, tens of ms, is small against the
-0.5 s gossip delay and the 6 s slot). Long runs are sampled (``api.sample``; method and measured error in
-``chain/api.py``).
+The API layer is evaluated on the run's offered-load curve, not on the kernel's events: request latency
+does not feed back into when transactions reach the pool (a submission's queueing, tens of ms, is small
+against the 0.5 s gossip delay and the 6 s slot). So it needs only the config and its own stream, and a
+long run evaluates it in a forked child while the chain runs (``perf.api_concurrent``). Long runs are
+sampled (``api.sample``; method and measured error in ``chain/api.py``).
 """
 
 from __future__ import annotations
