@@ -72,6 +72,7 @@ PERBILL: int = 10**9
 # Columns of the account table (the last one is a sub-ledger, not money: tracked escrow per owner).
 FREE, RESERVED, ESCROWED, STAKED, ESCROW_TRACKED = 0, 1, 2, 3, 4
 _N_COLS = 5
+_SUM = 2  # the kernel's state holds Σ column c (FREE … STAKED) at index _SUM + c
 
 # Movement kinds. The code is the row's ``op``; ``a`` is the account debited (or credited, for
 # mint/genesis/treasury spend), ``b`` the account credited by transfer/escrow release, ``aux`` the
@@ -210,7 +211,8 @@ def _can_credit_free(bal, d, x, ed):
 
 @numba.njit(cache=True)
 def _apply(bal, n, ed, op, a, b, amount, aux, keep, state, esc_amt, esc_owner, ok, moved, dust):  # noqa: C901
-    """Apply movement rows in order. ``state = [treasury, issuance headroom]`` (int64, updated).
+    """Apply movement rows in order. ``state = [treasury, issuance headroom, Σ free, Σ reserved, Σ escrowed,
+    Σ staked]`` (int64, updated: the column totals move with every row, so a snapshot needs no scan).
 
     Writes per row: ``ok`` (applied), ``moved`` (amount moved; for slashes the amount taken) and
     ``dust`` (free dust burned by reaping the debited account after the row).
@@ -247,12 +249,16 @@ def _apply(bal, n, ed, op, a, b, amount, aux, keep, state, esc_amt, esc_owner, o
             col = RESERVED if o == OP_RESERVE else STAKED
             bal[s, FREE] -= x
             bal[s, col] += x
+            state[_SUM + FREE] -= x
+            state[_SUM + col] += x
         elif o in (OP_UNRESERVE, OP_UNSTAKE):
             col = RESERVED if o == OP_UNRESERVE else STAKED
             if bal[s, col] < x:
                 continue
             bal[s, col] -= x
             bal[s, FREE] += x
+            state[_SUM + col] -= x
+            state[_SUM + FREE] += x
         elif o == OP_ESCROW_LOCK:
             if bal[s, FREE] < x:
                 continue
@@ -265,6 +271,8 @@ def _apply(bal, n, ed, op, a, b, amount, aux, keep, state, esc_amt, esc_owner, o
                     bal[s, ESCROW_TRACKED] += x
             bal[s, FREE] -= x
             bal[s, ESCROWED] += x
+            state[_SUM + FREE] -= x
+            state[_SUM + ESCROWED] += x
         elif o in (OP_ESCROW_RELEASE, OP_ESCROW_REFUND):
             if o == OP_ESCROW_REFUND:
                 d = s
@@ -284,10 +292,13 @@ def _apply(bal, n, ed, op, a, b, amount, aux, keep, state, esc_amt, esc_owner, o
                     esc_owner[z] = -1
             bal[s, ESCROWED] -= x
             bal[d, FREE] += x
+            state[_SUM + ESCROWED] -= x
+            state[_SUM + FREE] += x
         elif OP_SLASH_STAKED_TREASURY <= o <= OP_SLASH_RESERVED_BURN:  # the four slash kinds
             col = STAKED if o <= OP_SLASH_STAKED_BURN else RESERVED
             took = min(x, bal[s, col])
             bal[s, col] -= took
+            state[_SUM + col] -= took
             if (o - OP_SLASH_STAKED_TREASURY) % 2 == 0:  # to treasury
                 state[0] += took
             else:
@@ -297,6 +308,7 @@ def _apply(bal, n, ed, op, a, b, amount, aux, keep, state, esc_amt, esc_owner, o
                 continue
             t = (x // PERBILL) * z + ((x % PERBILL) * z) // PERBILL
             bal[s, FREE] -= x
+            state[_SUM + FREE] -= x
             state[0] += t
             state[1] += x - t
         elif o in (OP_MINT, OP_GENESIS):
@@ -304,16 +316,19 @@ def _apply(bal, n, ed, op, a, b, amount, aux, keep, state, esc_amt, esc_owner, o
                 continue
             bal[s, FREE] += x
             state[1] -= x
+            state[_SUM + FREE] += x
         elif o == OP_BURN:
             if not _can_debit_free(bal, s, x, ka, ed):
                 continue
             bal[s, FREE] -= x
             state[1] += x
+            state[_SUM + FREE] -= x
         elif o == OP_TREASURY_SPEND:
             if x > state[0] or not _can_credit_free(bal, s, x, ed):
                 continue
             state[0] -= x
             bal[s, FREE] += x
+            state[_SUM + FREE] += x
         else:
             continue
         ok[i] = True
@@ -323,6 +338,7 @@ def _apply(bal, n, ed, op, a, b, amount, aux, keep, state, esc_amt, esc_owner, o
             bal[s, FREE] = 0
             dust[i] = f
             state[1] += f
+            state[_SUM + FREE] -= f
 
 
 @numba.njit(cache=True)
@@ -361,25 +377,6 @@ def _scan(bal, n, ed):
                 over[0] = i
             over[1] += 1
     return hi, lo, neg, dust, over
-
-
-@numba.njit(cache=True)
-def _column_sums(bal, n):
-    """The column sums of :func:`_scan` (``hi``, ``lo`` of columns FREE, RESERVED, ESCROWED, STAKED)
-    without its checks: a branch-free pass (what ``snapshot`` needs once per finalized block)."""
-    mask = np.int64(0xFFFFFFFF)
-    h0 = h1 = h2 = h3 = l0 = l1 = l2 = l3 = np.int64(0)
-    for i in range(n):
-        v0, v1, v2, v3 = bal[i, 0], bal[i, 1], bal[i, 2], bal[i, 3]
-        h0 += v0 >> 32
-        l0 += v0 & mask
-        h1 += v1 >> 32
-        l1 += v1 & mask
-        h2 += v2 >> 32
-        l2 += v2 & mask
-        h3 += v3 >> 32
-        l3 += v3 & mask
-    return np.array([h0, h1, h2, h3]), np.array([l0, l1, l2, l3])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -429,8 +426,9 @@ class Ledger:
         self._bal = np.zeros((int(self.params.initial_capacity), _N_COLS), dtype=np.int64)
         self._esc_amt = np.zeros(0, dtype=np.int64)
         self._esc_owner = np.zeros(0, dtype=np.int64)
-        #: [treasury, issuance headroom = max_issuance − total_issuance], updated by the kernel
-        self._state = np.array([0, self.max_issuance], dtype=np.int64)
+        #: [treasury, issuance headroom = max_issuance − total_issuance, Σ free, Σ reserved, Σ escrowed,
+        #: Σ staked], updated by the kernel (each total ≤ total_issuance ≤ max_issuance: no int64 overflow)
+        self._state = np.array([0, self.max_issuance, 0, 0, 0, 0], dtype=np.int64)
         self.burned = 0
         """Cumulative burned (burns, burned fee parts, slashes to burn, reaped dust), base units."""
         self.dust_burned = 0
@@ -859,7 +857,8 @@ class Ledger:
         (a) no negative balance (accounts, treasury, escrows); (b) Σ free + Σ reserved + Σ escrowed +
         Σ staked + treasury == total_issuance; (c) total_issuance == genesis + minted − burned and
         0 ≤ total_issuance ≤ max_issuance; (d) no dust account (no holds and 0 < free < ED);
-        (e) tracked escrows: owned iff non-zero, per owner Σ tracked == the owner's tracked column ≤ escrowed.
+        (e) tracked escrows: owned iff non-zero, per owner Σ tracked == the owner's tracked column ≤ escrowed;
+        (f) the column totals the kernel keeps (what snapshots report) equal the accounts' sums.
         Sums are exact Python ints.
         """
         b = self._bal[: self._n]
@@ -919,12 +918,14 @@ class Ledger:
             raise LedgerInvariantError(
                 f"(e) account {i}: tracked escrows sum to {int(per_owner[i])} but its tracked column is "
                 f"{int(b[i, ESCROW_TRACKED])}")
+        running = self._state[_SUM:_SUM + ESCROW_TRACKED].tolist()
+        if running != sums:
+            c = next(k for k in range(ESCROW_TRACKED) if running[k] != sums[k])
+            raise LedgerInvariantError(f"(f) running total of {names[c]} {running[c]} ≠ the accounts' sum {sums[c]}")
 
     def snapshot(self, block: int) -> dict[str, int]:
         """The ``supply.parquet`` row for ``block``: column totals and protocol totals, base units."""
-        hi, lo = _column_sums(self._bal, np.int64(self._n))
-        h, lo_ = hi.tolist(), lo.tolist()
-        tot = [(h[c] << 32) + lo_[c] for c in range(ESCROW_TRACKED)]
+        tot = self._state[_SUM:_SUM + ESCROW_TRACKED].tolist()  # (kept by the kernel; check() rescans them)
         return {
             "block": int(block),
             "free": tot[FREE],
