@@ -492,7 +492,8 @@ def generate_with_facts(schedule: LoadSchedule, t0: float, t1: float, rng: np.ra
         if not longevity_col[0] > 0:
             raise ValueError("longevity_s must be > 0")
     # = TxBatch.of(t, weight_s, length_bytes, tip=tip, longevity_s=longevity_s, t_ready=t_ready), without
-    # copying the arrays just drawn (nothing else holds them)
+    # copying the arrays just drawn (fresh, or views of the draw-ahead ring valid until the next slot's take:
+    # the pool copies what it stores within the slot)
     batch = TxBatch.unchecked(t_submit=t, weight_s=weight_col, length_bytes=length_col, tip=tip,
                               operational=const(n, False, np.bool_), longevity_s=longevity_col,
                               sender=const(n, -1, np.int64), nonce=const(n, 0, np.int64),

@@ -1107,9 +1107,9 @@ class TxPool:
         self._default_limits: tuple | None = None  # (block_limits, select's default limits in ps and bytes)
         self._sel_included: int | None = None  # block the last selection was marked included in by its kernel
         #: the last selection marked included by its kernel, while nothing else changed the pool since:
-        #: (t, excluded blocks, limits, max_skipped, rows, uids, tips, candidates, skipped, normal weight,
-        #: total weight, total length, operational) — a sibling block at the same time with the same excluded
-        #: blocks selects exactly these rows (:meth:`_select`)
+        #: (key = (t, excluded blocks, limits, max_skipped), (rows, uids, tips, candidates, skipped, normal
+        #: weight, total weight, total length, operational)) — a sibling block with the same key selects
+        #: exactly these rows (:meth:`_select_again`); every public mutator clears it
         self._memo: tuple | None = None
 
     # ---- row storage -------------------------------------------------------------------------------
