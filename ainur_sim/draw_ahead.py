@@ -33,6 +33,9 @@ import numpy as np
 _HEAD = "<qqQQQQqQ"
 _OK, _FAILED = 0, 1
 _MASK64 = (1 << 64) - 1
+#: the ring's size when the caller names no depth: as many items as fit in this many bytes, 16 to 256 of them
+RING_BYTES = 16 << 20
+_MIN_DEPTH, _MAX_DEPTH = 16, 256
 
 Draw = Callable[[np.random.Generator, int], tuple[tuple[float, ...], Sequence[np.ndarray]]]
 
@@ -106,24 +109,28 @@ class DrawAhead:
 
     ``draw(rng, k)`` returns (key of item ``k``: floats, its arrays), the arrays of dtypes ``dtypes`` in
     that order, ``item_bytes`` at most in all (a larger item ends the drawing ahead: the caller draws it).
-    ``depth`` items are kept in the ring. The arrays :meth:`take` returns are views into the ring, valid
-    until the next call.
+    ``depth`` items are kept in the ring (default: as many as fit in :data:`RING_BYTES`, 16 to 256). The
+    arrays :meth:`take` returns are views into the ring, valid until the next call.
 
     Each item's message (its key, array lengths and the generator state after it) comes through a pipe,
     one read a take. The parent tells how many items it is done with in a counter in the shared memory,
     without a system call; the child, once the ring is full, polls it every ``poll_s`` until half the
     ring is free, then draws that half at once. (Waking a child blocked on a pipe cost the parent
     ≈ 200 µs a time on this machine, and frequent wake-ups of a polling child preempt the parent too.)
+    A deep ring matters where items are small and the run takes them fast: with 16 items, half a ring
+    lasted less than one poll when slots took ≈ 60 µs, and the run waited for the child (≈ 1 s in a
+    simulated week); the default depth keeps half a ring ahead for at least a poll at such speeds.
     """
 
     def __init__(self, rng: np.random.Generator, draw: Draw, dtypes: Sequence[type], n_key: int,
-                 item_bytes: int, depth: int = 16, poll_s: float = 2e-3) -> None:
+                 item_bytes: int, depth: int | None = None, poll_s: float = 2e-3) -> None:
         if type(rng.bit_generator) is not np.random.PCG64:
             raise TypeError("DrawAhead needs a PCG64 generator")
         self.rng = rng
         self.dtypes = [np.dtype(d) for d in dtypes]
         self.item_bytes = _lines(item_bytes)
-        self.depth = int(depth)
+        self.depth = int(depth) if depth is not None else \
+            min(max(RING_BYTES // self.item_bytes, _MIN_DEPTH), _MAX_DEPTH)
         self.poll_s = float(poll_s)
         self._n_key = int(n_key)
         self._msg = struct.Struct(f"{_HEAD}{n_key}d{len(self.dtypes)}q")

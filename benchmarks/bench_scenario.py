@@ -9,7 +9,8 @@ Default scenario ``launch_day``. A 10-simulated-minute warm-up run (same overrid
 Numba caches; then the run is repeated ``--repeats`` times (default 3) and the median wall time is reported
 with the simulated/wall ratio, peak RSS of the process (and of its largest forked child), each run's CPU
 (the run's process and its forked children: drawing ahead, the API layer), kernel events, agent
-activations, market calls and tasks. ``--record`` writes the figures into benchmarks/RESULTS.md (section "Scenario <name>").
+activations, market calls and tasks. ``--record`` writes the figures into benchmarks/RESULTS.md (section
+"Scenario <name>").
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
@@ -316,14 +317,24 @@ class ConstantColumns:
 
     def __init__(self) -> None:
         self._arrays: dict[tuple[str, str], tuple[float | int, np.ndarray]] = {}
+        #: (dtype as given, value) → the entry of ``_arrays``, for values other than a float zero or NaN
+        #: (which equal another value or none: ``-0.0 == 0.0``, ``nan != nan``)
+        self._fast: dict[tuple[Any, float | int], tuple[float | int, np.ndarray]] = {}
 
     def get(self, n: int, value: float | int, dtype: type) -> np.ndarray:
         """A view of ``n`` copies of ``value`` as ``dtype`` (= ``np.full(n, value, dtype)``), not to be written."""
+        plain = value == value and (bool(value) or not isinstance(value, float))
+        if plain:
+            held = self._fast.get((dtype, value))
+            if held is not None and held[1].shape[0] >= n:
+                return held[1][:n]
         key = (np.dtype(dtype).str, repr(value))  # (repr: -0.0 and 0.0 are two columns)
         held = self._arrays.get(key)
         if held is None or held[1].shape[0] < n:
             size = max(n, 2 * held[1].shape[0] if held is not None else 8192)
             held = self._arrays[key] = (value, _filled(size, value, dtype))
+        if plain:
+            self._fast[(dtype, value)] = held
         return held[1][:n]
 
     def intact(self) -> bool:

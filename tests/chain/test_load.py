@@ -253,6 +253,13 @@ def test_constant_columns_are_np_full_and_shared():
         want = np.full(n, v, dt)
         assert a.dtype == want.dtype and a.tobytes() == want.tobytes()
     assert np.signbit(cc.get(2, -0.0, np.float64)).all() and not np.signbit(cc.get(2, 0.0, np.float64)).any()
+    # values equal to others (0, False, -0.0, 0.0, 1, True) or to nothing (NaN), asked again in either order:
+    # the remembered lookups never hand one value's column to another
+    mixed = [(0, np.float64), (-0.0, np.float64), (0.0, np.float64), (False, np.int64), (0, np.int64),
+             (math.nan, np.float64), (1, np.float64), (True, np.float64), (-1, np.int64), (2.5, np.float64)]
+    for n, (v, dt) in enumerate(mixed * 2 + mixed[::-1], start=1):
+        a, want = cc.get(n, v, dt), np.full(n, v, dt)
+        assert a.dtype == want.dtype and a.tobytes() == want.tobytes(), (v, dt)
     assert np.shares_memory(cc.get(10, 140, np.int64), cc.get(30, 140, np.int64))  # (one array, grown once)
     assert cc.intact()
     cc.get(10, 140, np.int64)[3] = 7  # what a writer would do to every later batch
