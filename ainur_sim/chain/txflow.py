@@ -215,18 +215,22 @@ class TransactionFlow:
     def build(self, author: int, parent: int, slot: int, t: float, block_id: int) -> BlockBody:
         """Select the block's transactions, mark them included and price them."""
         m = self.multiplier_for_child_of(parent)
-        ids = self.pool.select_into(t, self.tree.unfinalized_chain(parent), block_id)  # (select + mark_included)
-        st = self.pool.last_selection
-        fees = tips = 0
-        if ids.size:
-            if self.audit:
+        chain = self.tree.unfinalized_chain(parent)
+        if self.audit:  # (select + mark_included)
+            ids = self.pool.select_into(t, chain, block_id)
+            n_tx, tips = int(ids.size), self.pool.tip_total(ids)
+            if n_tx:
                 self.audit_inclusions.append((block_id, ids.copy()))
+        else:
+            n_tx, tips = self.pool.fill_block(t, chain, block_id)
+        st = self.pool.last_selection
+        fees = 0
+        if n_tx:
             self._unresolved.append(block_id)
-            dispatch_s = st.weight_s - ids.size * self.limits.extrinsic_base_weight_s
+            dispatch_s = st.weight_s - n_tx * self.limits.extrinsic_base_weight_s
             fees = int(inclusion_fee(max(dispatch_s, 0.0), st.length_bytes, m, self.fees)) \
-                + (ids.size - 1) * self.fees.base_fee
-            tips = self.pool.tip_total(ids)
-        return BlockBody(n_tx=int(ids.size), weight_s=self.exec_weight_s + st.weight_s,
+                + (n_tx - 1) * self.fees.base_fee
+        return BlockBody(n_tx=n_tx, weight_s=self.exec_weight_s + st.weight_s,
                          length_bytes=self.header_bytes + int(st.length_bytes), fee_multiplier=m,
                          normal_weight_s=st.normal_weight_s, fees=fees, tips=tips)
 

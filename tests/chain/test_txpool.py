@@ -17,6 +17,7 @@ from ainur_sim.chain.txpool import (
     READY,
     LogHistogram,
     PoolLimits,
+    SelectionStats,
     TxBatch,
     TxPool,
     _stable_argsort,
@@ -563,10 +564,18 @@ def test_merge_sorted_is_the_stable_sort_of_the_concatenation():
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
 
 
-def _fork_history(pool: TxPool, rng: np.random.Generator) -> list:
+def _ready_lb_holds(pool: TxPool) -> bool:
+    """No ready row below ``TxPool._ready_lb`` (where a selection that takes no in-block row starts)."""
+    lb = max(pool._lo, min(pool._ready_lb, pool._n))
+    return not (pool._c["state"][pool._lo:lb] == READY).any()
+
+
+def _fork_history(pool: TxPool, rng: np.random.Generator, fill: bool = False) -> list:
     """Slots with one to three sibling blocks (same time, same parent), children of either sibling, more
     load than a block holds, tips (so the head is sorted), late submissions between siblings, finality and
-    orphans; returns what each call gave."""
+    orphans; returns what each call gave (``fill``: blocks built with ``fill_block``, which gives the count
+    and the tip total; else ``select_into``, whose ids are recorded with their count and tip total).
+    Checks after every call that no ready row lies below the scan start ``_ready_lb``."""
     got = []
     next_block, heads = 1, [0]  # block 0: the finalized base (holds no rows)
     chain = {0: []}  # block -> its unfinalized ancestry, itself included (what an author excludes)
@@ -584,16 +593,21 @@ def _fork_history(pool: TxPool, rng: np.random.Generator) -> list:
             next_block += 1
             if k and rng.random() < 0.3:  # a late submission between siblings: the pool changed, no repeat
                 pool.submit(TxBatch.of(np.full(5, t - 3.0), W, L, tip=100, longevity_s=40.0))
-            ids = pool.select_into(t, chain[parent], b)
+            if fill:
+                got.append((b, *pool.fill_block(t, chain[parent], b), pool.last_selection))
+            else:
+                ids = pool.select_into(t, chain[parent], b)
+                got.append((b, ids.copy(), int(ids.size), int(pool.tips_of(ids).sum()), pool.last_selection))
+            assert _ready_lb_holds(pool)
             chain[b] = [*chain[parent], b]
             new_heads.append(b)
-            got.append((b, ids.copy(), pool.last_selection))
         heads = new_heads
         if slot % 3 == 0:  # finalize the first head's ancestry, orphan the other heads' own blocks
             keep = chain[heads[0]]
             orphaned = sorted({x for h in heads[1:] for x in chain[h]} - set(keep))
             out = pool.on_finalized(keep, orphaned, t + 1.0)
             got.append((out.n_finalized, out.n_returned, out.n_expired, out.n_evicted))
+            assert _ready_lb_holds(pool)
             chain = {h: [h] for h in heads[:1]}
             heads = heads[:1]
     return got
@@ -603,29 +617,81 @@ def test_a_sibling_blocks_selection_is_the_first_ones_repeated():
     """Sibling blocks built at the same time on the same excluded blocks get the last selection again
     (TxPool._select_again); everything the pool returns, records and holds is what selecting from scratch
     gives (the reference clears the remembered selection before every call)."""
-    class Scratch(TxPool):
-        def select_into(self, t, exclude_blocks, block_id):
-            self._memo = None
-            return super().select_into(t, exclude_blocks, block_id)
-
     for seed in range(6):
         # (even seeds: the default ready limit, which evicts; odd: room for everything)
         limits = PoolLimits() if seed % 2 == 0 else PoolLimits(ready_count=60_000, ready_bytes=50 * 2**20)
-        a, b = TxPool(limits), Scratch(limits)
+        a, b = TxPool(limits), _Scratch(limits)
         repeated = []
         orig = a._select_again
         a._select_again = lambda *args, _o=orig, _r=repeated: _r.append(1) or _o(*args)
         ga, gb = _fork_history(a, np.random.default_rng(seed)), _fork_history(b, np.random.default_rng(seed))
-        assert len(ga) == len(gb)
-        for x, y in zip(ga, gb, strict=True):
-            assert len(x) == len(y)
-            for u, v in zip(x, y, strict=True):
-                assert np.array_equal(u, v) if isinstance(u, np.ndarray) else u == v
-        assert a.select_log.to_frame().equals(b.select_log.to_frame())
-        assert a.finalize_log.to_frame().equals(b.finalize_log.to_frame())
-        for col in ("state", "n_blocks", "t_included", "uid"):
-            assert np.array_equal(a._c[col][:a._n], b._c[col][:b._n], equal_nan=True), col
-        assert a.counts() == b.counts() and a.snapshot() == b.snapshot()
-        assert {k: v[0].tolist() for k, v in a._blocks.items()} == {k: v[0].tolist() for k, v in b._blocks.items()}
-        assert partition_holds(a)
+        _assert_same_history(ga, gb)
+        _assert_same_pool(a, b)
         assert repeated  # (the shortcut was taken)
+
+
+class _Scratch(TxPool):
+    """A pool that selects from scratch every time: no remembered selection, the scan from the first row."""
+
+    def select_into(self, t, exclude_blocks, block_id):
+        self._memo = None
+        self._ready_lb = 0
+        return super().select_into(t, exclude_blocks, block_id)
+
+
+def _assert_same_history(ga: list, gb: list) -> None:
+    assert len(ga) == len(gb)
+    for x, y in zip(ga, gb, strict=True):
+        assert len(x) == len(y)
+        for u, v in zip(x, y, strict=True):
+            assert np.array_equal(u, v) if isinstance(u, np.ndarray) else u == v
+
+
+def _assert_same_pool(a: TxPool, b: TxPool) -> None:
+    assert a.select_log.to_frame().equals(b.select_log.to_frame())
+    assert a.finalize_log.to_frame().equals(b.finalize_log.to_frame())
+    for col in ("state", "n_blocks", "t_included", "uid"):
+        assert np.array_equal(a._c[col][:a._n], b._c[col][:b._n], equal_nan=True), col
+    assert a.counts() == b.counts() and a.snapshot() == b.snapshot()
+    assert {k: v[0].tolist() for k, v in a._blocks.items()} == {k: v[0].tolist() for k, v in b._blocks.items()}
+    assert partition_holds(a)
+
+
+def test_fill_block_is_select_into_without_the_ids():
+    """An author that needs only the count and the tip total (TxPool.fill_block: no ids gathered, the
+    remembered selection, the scan from _ready_lb) builds the same blocks as selecting from scratch with
+    ids, and leaves the pool the same; the ready-row bound holds after every call (_fork_history)."""
+    for seed in range(6):
+        limits = PoolLimits() if seed % 2 == 0 else PoolLimits(ready_count=60_000, ready_bytes=50 * 2**20)
+        a, b = TxPool(limits), _Scratch(limits)
+        ga = _fork_history(a, np.random.default_rng(seed), fill=True)
+        gb = [x if len(x) != 5 else (x[0], *x[2:]) for x in _fork_history(b, np.random.default_rng(seed))]
+        _assert_same_history(ga, gb)
+        _assert_same_pool(a, b)
+        assert any(x[1] and x[2] for x in ga if len(x) == 4 and isinstance(x[3], SelectionStats))  # tips taken
+
+
+def test_rows_an_orphaned_fork_returns_below_the_scan_start_are_selected_again():
+    """A chain of two blocks (1, then 3 on it) and a third (4 on 3, its scan starting past both blocks'
+    rows) is orphaned but for block 1: the rows of 3 and 4 return to ready below where the last scan
+    started, so the scan start must come down (TxPool._ready_lb), and the next block takes them as a pool
+    selecting from scratch does."""
+    roomy = PoolLimits(ready_count=60_000, ready_bytes=50 * 2**20)
+    a, b = TxPool(roomy), _Scratch(roomy)
+    got = {id(a): [], id(b): []}
+    n = 3 * transfers_per_block(BL) + 500
+    for pool in (a, b):
+        pool.submit(TxBatch.of(np.linspace(0.0, 5.0, n), W, L, longevity_s=600.0))
+        for blk, t, excl in ((1, 6.0, []), (3, 12.0, [1]), (4, 18.0, [1, 3])):
+            ids = pool.select_into(t, excl, blk)
+            got[id(pool)].append(ids.copy())
+            assert _ready_lb_holds(pool)
+        out = pool.on_finalized([1], [3, 4], 20.0)
+        assert out.n_returned == got[id(pool)][1].size + got[id(pool)][2].size
+        assert _ready_lb_holds(pool)
+        got[id(pool)].append(pool.fill_block(24.0, [], 5))
+        got[id(pool)].append(pool.select_into(30.0, [5], 6).copy())
+    ga, gb = got[id(a)], got[id(b)]
+    assert ga[3] == (transfers_per_block(BL), 0) and np.array_equal(ga[4], gb[4])
+    assert all(np.array_equal(x, y) for x, y in zip(ga[:3], gb[:3], strict=True))
+    assert a._c["state"][:a._n].tolist() == b._c["state"][:b._n].tolist()
