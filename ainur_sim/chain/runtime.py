@@ -25,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import numba
 import numpy as np
 
 from ainur_sim.chain.balances import OP_FEE, OP_TRANSFER, Ledger, SupplyRecorder, share_to_ppb
@@ -46,6 +47,27 @@ _NO_ACCOUNT = np.array([-1], dtype=np.int64)
 _KEEP_ALIVE = np.array([1], dtype=np.int64)
 
 OUTCOME_SCHEMA = {"t": "float64", "block": "int64", "call": "str", "ok": "int64", "failed_paused": "int64"}
+
+
+@numba.njit(cache=True)
+def _split_records(recs, first_dynamic, n_codes):
+    """One pass over a block's call records: (the market records ``≥ first_dynamic``, minus it, in block
+    order; per call code the number of the other, background records; how many those are; whether every
+    background record is a code below ``n_codes`` — if not, the counts are incomplete)."""
+    n = recs.shape[0]
+    dyn = np.empty(n, np.int64)
+    counts = np.zeros(n_codes, np.int64)
+    k = 0
+    for i in range(n):
+        r = recs[i]
+        if r >= first_dynamic:
+            dyn[k] = r - first_dynamic
+            k += 1
+        elif 0 <= r < n_codes:
+            counts[r] += 1
+        else:
+            return dyn[:k], counts, n - k, False
+    return dyn[:k], counts, n - k, True
 
 
 @dataclass(frozen=True)
@@ -162,12 +184,14 @@ class Runtime:
         ``block_fees``/``block_tips`` what the block was priced at (its background part is charged to the
         background account)."""
         market_fees = market_tips = 0
-        static = recs
-        if recs.size and recs.max() >= FIRST_DYNAMIC_RECORD:  # (one pass, no mask, for background-only)
-            dynamic = recs >= FIRST_DYNAMIC_RECORD
-            market_fees, market_tips = self._execute_market(ctx, recs[dynamic] - FIRST_DYNAMIC_RECORD)
-            static = recs[~dynamic]
-        self._execute_background(ctx, static, max(block_fees - market_fees, 0), max(block_tips - market_tips, 0))
+        recs = np.asarray(recs, dtype=np.int64)
+        dynamic, counts, n_static, ok = _split_records(recs, FIRST_DYNAMIC_RECORD, len(FULL_NAMES))
+        if not ok:  # (a record that is no call code: bincount's own error or result)
+            counts = np.bincount(recs[recs < FIRST_DYNAMIC_RECORD], minlength=len(FULL_NAMES))
+        if dynamic.size:
+            market_fees, market_tips = self._execute_market(ctx, dynamic)
+        self._execute_background(ctx, recs, counts, n_static, max(block_fees - market_fees, 0),
+                                 max(block_tips - market_tips, 0))
         for pallet in self.pallets:
             pallet.on_finalize(ctx)
         if self.economy is not None:
@@ -262,20 +286,24 @@ class Runtime:
             self.tips_paid += int(moved.sum())
         return paid
 
-    def _execute_background(self, ctx: BlockContext, codes: np.ndarray, fees: int, tips: int) -> None:
-        if codes.size == 0 and fees == 0 and tips == 0:
+    def _execute_background(self, ctx: BlockContext, recs: np.ndarray, counts: np.ndarray, n_codes: int, fees: int,
+                            tips: int) -> None:
+        """The block's background calls: ``counts`` per call code, ``n_codes`` in all (the records of ``recs``
+        below ``FIRST_DYNAMIC_RECORD``); ``fees``/``tips`` what they were priced at."""
+        if n_codes == 0 and fees == 0 and tips == 0:
             return
         n = len(FULL_NAMES)
         if self.economy is not None and (fees or tips):
             ok = self._charge_background(ctx, fees, tips)
             if not ok:
                 self.background_shortfall_blocks += 1
-                self.failed_payment += np.bincount(codes, minlength=n)
-                self.n_failed += int(codes.size)
+                self.failed_payment += counts
+                self.n_failed += n_codes
                 return
         if not self.filter.active:
-            self.ok += np.bincount(codes, minlength=n)
+            self.ok += counts
             return
+        codes = recs[recs < FIRST_DYNAMIC_RECORD]
         paused = self.filter.paused(codes, np.full(codes.size, ctx.t_authored))
         self.ok += np.bincount(codes[~paused], minlength=n)
         self.failed_paused += np.bincount(codes[paused], minlength=n)
