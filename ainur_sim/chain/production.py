@@ -10,7 +10,7 @@ vectorised) whenever a view is needed. So forks emerge from propagation delay an
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import simpy
@@ -30,8 +30,7 @@ from ainur_sim.chain.network import Network
 _DRAW_CHUNK = 512  # slots of leader draws made at once
 
 
-@dataclass(frozen=True)
-class BlockBody:
+class BlockBody(NamedTuple):
     """What an author puts in a block: extrinsic count, weight (s of reference compute), encoded length."""
 
     n_tx: int

@@ -23,7 +23,7 @@ Without a ledger (chain-only runs of the past) fees are not moved and only outco
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numba
 import numpy as np
@@ -70,8 +70,7 @@ def _split_records(recs, first_dynamic, n_codes):
     return dyn[:k], counts, n - k, True
 
 
-@dataclass(frozen=True)
-class BlockContext:
+class BlockContext(NamedTuple):
     """The block being executed: ids, its number and authoring time, its author's account, and ``t``,
     the simulated time of execution (its finalization), s."""
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -308,8 +309,7 @@ class PoolCounters:
         return self.rejected_banned + self.rejected_stale + self.rejected_low_priority + self.rejected_future_full
 
 
-@dataclass(frozen=True)
-class SubmitOutcome:
+class SubmitOutcome(NamedTuple):
     """What one :meth:`TxPool.submit` did. ``accepted_ids`` are the uids still in the pool after the
     limits were enforced; ``dropped_payloads`` the payload refs rejected or evicted by this call."""
 
@@ -324,8 +324,7 @@ class SubmitOutcome:
     dropped_payloads: np.ndarray
 
 
-@dataclass(frozen=True)
-class FinalizeOutcome:
+class FinalizeOutcome(NamedTuple):
     """What one :meth:`TxPool.on_finalized` did. ``finalized_payloads`` are market payload refs in the
     order of the finalized blocks given and, within a block, block order; ``finalized_payload_blocks``
     their block ids. ``dropped_payloads``: payload refs that expired or were evicted on return."""
@@ -339,14 +338,12 @@ class FinalizeOutcome:
     dropped_payloads: np.ndarray
 
 
-@dataclass(frozen=True)
-class ExpireOutcome:
+class ExpireOutcome(NamedTuple):
     n_expired: int
     dropped_payloads: np.ndarray
 
 
-@dataclass(frozen=True)
-class SelectionStats:
+class SelectionStats(NamedTuple):
     """Totals of the last :meth:`TxPool.select`: block-occupancy weight (incl. extrinsic base), s."""
 
     n_candidates: int
