@@ -100,8 +100,10 @@ def _interleave(a, b, p):
 
 
 @numba.njit(cache=True)
-def _merge_two(p, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10):
-    """The 11 columns of two batches merged (:func:`_interleave` of each), in one call."""
+def _merge_two(a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10):
+    """The 11 columns of two batches merged (:func:`_interleave` of each), in one call; ``a0``/``b0`` are the
+    batches' ``t_submit`` (each in order): ``b``'s rows go after ``a``'s rows of equal time."""
+    p = np.searchsorted(a0, b0, side="right") + np.arange(b0.shape[0])
     return (_interleave(a0, b0, p), _interleave(a1, b1, p), _interleave(a2, b2, p), _interleave(a3, b3, p),
             _interleave(a4, b4, p), _interleave(a5, b5, p), _interleave(a6, b6, p), _interleave(a7, b7, p),
             _interleave(a8, b8, p), _interleave(a9, b9, p), _interleave(a10, b10, p))
@@ -243,6 +245,13 @@ class TxBatch:
         rows of ``batches[0]`` (typically the large background batch) fill the places the others leave."""
         if len(batches) < 2:
             return cls.concat(batches)
+        if len(batches) == 2:  # (the usual case, background + market calls: one kernel, no Python per column)
+            a, b = batches
+            c = _merge_two(a.t_submit, a.weight_s, a.length_bytes, a.tip, a.operational, a.longevity_s, a.sender,
+                           a.nonce, a.payload, a.t_ready, a.fee, b.t_submit, b.weight_s, b.length_bytes, b.tip,
+                           b.operational, b.longevity_s, b.sender, b.nonce, b.payload, b.t_ready, b.fee)
+            return cls.unchecked(t_submit=c[0], weight_s=c[1], length_bytes=c[2], tip=c[3], operational=c[4],
+                                 longevity_s=c[5], sender=c[6], nonce=c[7], payload=c[8], t_ready=c[9], fee=c[10])
         n = sum(len(b) for b in batches)
         ts = [b.t_submit for b in batches]
         pos = []
@@ -252,11 +261,6 @@ class TxBatch:
                 if j != k:
                     p += np.searchsorted(tj, ts[k], side="right" if j < k else "left")
             pos.append(p)
-        if len(batches) == 2:  # (the usual case, background + market calls: one kernel for all columns)
-            names = list(_BATCH_DTYPES)
-            cols = _merge_two(pos[0], *[getattr(batches[0], c) for c in names],
-                              *[getattr(batches[1], c) for c in names])
-            return cls.unchecked(**dict(zip(names, cols, strict=True)))
         first = np.ones(n, dtype=np.bool_)
         for p in pos:
             first[p] = False
