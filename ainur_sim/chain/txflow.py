@@ -36,7 +36,7 @@ from ainur_sim.chain.fees import CALL_LENGTHS, BlockLimits, FeeParams, inclusion
 from ainur_sim.chain.load import ConstantColumns, LoadSchedule, TipDistribution, draw, generate_with_facts
 from ainur_sim.chain.production import BlockBody, BlockProduction
 from ainur_sim.chain.runtime import Runtime
-from ainur_sim.chain.txpool import TxBatch, TxPool
+from ainur_sim.chain.txpool import TxBatch, TxPool, merged_facts
 from ainur_sim.draw_ahead import DrawAhead
 from ainur_sim.record import ColumnStore
 
@@ -179,11 +179,15 @@ class TransactionFlow:
         if len(batches) > 1 and (market is None or market_in_order):
             # every generated batch is in time order: the pool's stable sort of the concatenation, merged
             batch = TxBatch.merge_sorted(batches)
+            # (a lone generated batch and market calls: the pool's facts from a scan of the calls only)
+            facts = merged_facts(batches[0], facts, market) if len(batches) == 2 and market is not None \
+                and facts is not None else None
         else:
             batch = (batches[0] if len(batches) == 1 else TxBatch.concat(batches)) if batches else TxBatch.empty()
+            facts = facts if len(batches) == 1 else None
         self._t_last = t
         if len(batch):
-            outcome = self.pool.submit(batch, facts if len(batches) == 1 else None)
+            outcome = self.pool.submit(batch, facts)
             if self.audit:
                 self.audit_accepted.append(outcome.accepted_ids.copy())
             self._dropped(outcome.dropped_payloads, t)

@@ -148,6 +148,21 @@ def _batch_facts(t_submit, weight_s, length_bytes, operational, fee, sender) -> 
     return in_order, uniform, has_sender, total_length
 
 
+def merged_facts(a: TxBatch, facts_a: tuple[bool, bool, bool, int], b: TxBatch) -> tuple[bool, bool, bool, int]:
+    """:func:`_batch_facts` of ``TxBatch.merge_sorted([a, b])`` (both in time order, NaN-free), from those
+    of ``a`` (known, e.g. a generated batch's) and a scan of ``b`` only (typically a slot's few market calls)."""
+    if len(b) == 0:
+        return facts_a
+    facts_b = _batch_facts(b.t_submit, b.weight_s, b.length_bytes, b.operational, b.fee, b.sender)
+    if len(a) == 0:
+        return facts_b
+    uniform = facts_a[1] and facts_b[1] and bool(
+        a.weight_s[0] == b.weight_s[0] and a.length_bytes[0] == b.length_bytes[0]
+        and a.operational[0] == b.operational[0] and a.fee[0] == b.fee[0])
+    total = (int(facts_a[3]) + int(facts_b[3]) + 2**63) % 2**64 - 2**63  # (int64 wrap, as the scan's sum)
+    return bool(facts_a[0] and facts_b[0]), uniform, bool(facts_a[2] or facts_b[2]), total
+
+
 @dataclass
 class TxBatch:
     """Transactions submitted together, as equal-length 1-D arrays.

@@ -20,7 +20,9 @@ from ainur_sim.chain.txpool import (
     SelectionStats,
     TxBatch,
     TxPool,
+    _batch_facts,
     _stable_argsort,
+    merged_facts,
 )
 
 W = CALL_WEIGHTS["transfer"]
@@ -562,6 +564,30 @@ def test_merge_sorted_is_the_stable_sort_of_the_concatenation():
         for name, dt in _BATCH_DTYPES.items():  # (two batches: one kernel for all columns; more: per column)
             assert getattr(got, name).dtype == dt, name
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+
+
+def test_merged_facts_are_the_scan_of_the_merged_batch():
+    """merged_facts (a's facts known, b scanned) equals _batch_facts of merge_sorted([a, b]) on random
+    batches: one call shape or several, equal shapes across the two, senders, empty sides."""
+    rng = np.random.default_rng(11)
+    shapes = [(W, L, False, 0), (W, L, True, 0), (2 * W, L, False, 0), (W, L + 1, False, 0), (W, L, False, 7)]
+    for _ in range(400):
+        parts = []
+        for _side in range(2):
+            n = int(rng.integers(0, 6))
+            pick = rng.integers(0, len(shapes), n) if rng.random() < 0.5 else np.full(n, int(rng.integers(0, 3)))
+            w, ln, op, fee = (np.array([shapes[k][j] for k in pick]) for j in range(4))
+            t = np.sort(rng.integers(0, 5, n).astype(float))
+            parts.append(TxBatch.of(t, w.astype(float), ln.astype(np.int64), operational=op.astype(bool),
+                                    fee=fee.astype(np.int64), sender=np.where(rng.random(n) < 0.1, 3, -1)))
+        a, b = parts
+        if len(a) + len(b) == 0:
+            continue
+        fa = _batch_facts(a.t_submit, a.weight_s, a.length_bytes, a.operational, a.fee, a.sender) if len(a) \
+            else (True, True, False, 0)
+        m = TxBatch.merge_sorted([a, b])
+        want = _batch_facts(m.t_submit, m.weight_s, m.length_bytes, m.operational, m.fee, m.sender)
+        assert merged_facts(a, fa, b) == tuple(want)
 
 
 def _ready_lb_holds(pool: TxPool) -> bool:
