@@ -842,6 +842,76 @@ def _include(rows, state, n_blocks, t_included, length, t, distinct):
 
 
 @numba.njit(cache=True)
+def _pairwise_leaf(a, lo, n):
+    """``_pairwise_sum`` of at most 128 values: below 8 in turn; else eight interleaved partial sums, combined
+    as ``((r0+r1)+(r2+r3)) + ((r4+r5)+(r6+r7))``, then the rest in turn."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        j = lo + i
+        r0 += a[j]
+        r1 += a[j + 1]
+        r2 += a[j + 2]
+        r3 += a[j + 3]
+        r4 += a[j + 4]
+        r5 += a[j + 5]
+        r6 += a[j + 6]
+        r7 += a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@numba.njit(cache=True)
+def _pairwise_sum(a, lo, n):
+    """Sum of ``a[lo:lo + n]`` (float64) in numpy's own order (``pairwise_sum`` of its add reduction: up to
+    128 values :func:`_pairwise_leaf`, above that the sum of the two halves, the first a multiple of 8), so
+    that ``0.0 + _pairwise_sum(a, 0, a.size)`` is ``a.sum()`` bit for bit. Iterative, with its own stack:
+    Numba's cache does not load a recursive function reliably (a cached recursive kernel crashed the run)."""
+    if n <= 128:
+        return _pairwise_leaf(a, lo, n)
+    s_lo = np.empty(128, np.int64)  # the ranges still open, with how far each is done (0, 1: first half, 2)
+    s_n = np.empty(128, np.int64)
+    s_stage = np.empty(128, np.int64)
+    vals = np.empty(128)  # finished sums, in order
+    sp = 1
+    nv = 0
+    s_lo[0], s_n[0], s_stage[0] = lo, n, 0
+    while sp:
+        top = sp - 1
+        m = s_n[top]
+        if m <= 128:
+            vals[nv] = _pairwise_leaf(a, s_lo[top], m)
+            nv += 1
+            sp -= 1
+            continue
+        half = m // 2
+        half -= half % 8
+        stage = s_stage[top]
+        s_stage[top] = stage + 1
+        if stage == 0:
+            s_lo[sp], s_n[sp], s_stage[sp] = s_lo[top], half, 0
+            sp += 1
+        elif stage == 1:
+            s_lo[sp], s_n[sp], s_stage[sp] = s_lo[top] + half, m - half, 0
+            sp += 1
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            sp -= 1
+    return vals[0]
+
+
+@numba.njit(cache=True)
 def _finalize_rows(rows, t_incl, t, state, t_submit, payload, length, h_incl, h_fin):
     """A finalized block's rows leave the pool: the rows still alive, in block order, get DEAD.
 
@@ -850,7 +920,7 @@ def _finalize_rows(rows, t_incl, t, state, t_submit, payload, length, h_incl, h_
     future, future bytes, then per latency its positions near a bin edge, min and max). States are read
     before any is written (numpy's semantics for repeated rows). The latencies are binned into the
     histograms' counts (``h_*``: :meth:`LogHistogram._kernel_args`) except those near a bin edge; a NaN
-    latency counts as near an edge.
+    latency counts as near an edge. Last, the two latencies' sums as numpy's ``sum`` gives them.
     """
     n = rows.shape[0]
     live = np.empty(n, np.int64)
@@ -893,7 +963,8 @@ def _finalize_rows(rows, t_incl, t, state, t_submit, payload, length, h_incl, h_
     near_incl, lo_incl, hi_incl = _bin_latencies(incl, h_incl)
     near_fin, lo_fin, hi_fin = _bin_latencies(fin, h_fin)
     return (live[:k], incl, fin, paid[:kp], n_in, n_ready, b_ready, n_future, b_future,
-            near_incl, lo_incl, hi_incl, near_fin, lo_fin, hi_fin)
+            near_incl, lo_incl, hi_incl, near_fin, lo_fin, hi_fin, 0.0 + _pairwise_sum(incl, 0, k),
+            0.0 + _pairwise_sum(fin, 0, k))
 
 
 @numba.njit(cache=True)
@@ -1770,12 +1841,12 @@ class TxPool:
             if entry is None:
                 continue
             (rows, incl_lat, lat, paid, n_in, n_ready, b_ready, n_future, b_future, near_incl, lo_incl, hi_incl,
-             near_fin, lo_fin, hi_fin) = _finalize_rows(entry[0], float(entry[1]), float(t), state, t_submit,
-                                                        payload, self._c["length"], h_incl, h_fin)
+             near_fin, lo_fin, hi_fin, incl_sum, lat_sum) = _finalize_rows(
+                entry[0], float(entry[1]), float(t), state, t_submit, payload, self._c["length"], h_incl, h_fin)
             if rows.size == 0:
                 continue
-            self.inclusion_latency.add_binned(incl_lat, near_incl, lo_incl, hi_incl)
-            lat_sum = float(lat.sum())
+            self.inclusion_latency.add_binned(incl_lat, near_incl, lo_incl, hi_incl, total=float(incl_sum))
+            lat_sum = float(lat_sum)
             self.finality_latency.add_binned(lat, near_fin, lo_fin, hi_fin, total=lat_sum)
             fin_lat_sum += lat_sum
             if paid.size:

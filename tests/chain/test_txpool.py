@@ -21,6 +21,7 @@ from ainur_sim.chain.txpool import (
     TxBatch,
     TxPool,
     _batch_facts,
+    _pairwise_sum,
     _stable_argsort,
     merged_facts,
 )
@@ -564,6 +565,23 @@ def test_merge_sorted_is_the_stable_sort_of_the_concatenation():
         for name, dt in _BATCH_DTYPES.items():  # (two batches: one kernel for all columns; more: per column)
             assert getattr(got, name).dtype == dt, name
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+
+
+def test_pairwise_sum_is_numpys_sum_bit_for_bit():
+    """The finalize kernel's latency sums (_pairwise_sum, numpy's summation order) equal ndarray.sum() exactly,
+    for every length up to 300 and longer ones (several levels of halving), on values of very different
+    magnitudes, descending runs as a block's latencies come, -0.0, and with inf and NaN among them."""
+    rng = np.random.default_rng(4)
+    sizes = [*range(300), 1000, 1023, 4097, 6196, 20_000]
+    for n in sizes:
+        for x in (rng.lognormal(2.0, 3.0, n), np.sort(rng.uniform(5, 30, n))[::-1].copy(), rng.normal(0, 1e6, n)):
+            assert (0.0 + _pairwise_sum(x, 0, n)).hex() == float(x.sum()).hex(), n
+    assert (0.0 + _pairwise_sum(np.array([-0.0]), 0, 1)).hex() == float(np.array([-0.0]).sum()).hex()
+    special = rng.normal(0, 1, 500)
+    special[[3, 200]] = np.inf
+    assert 0.0 + _pairwise_sum(special, 0, 500) == special.sum() == np.inf
+    special[100] = np.nan
+    assert np.isnan(0.0 + _pairwise_sum(special, 0, 500)) and np.isnan(special.sum())
 
 
 def test_merged_facts_are_the_scan_of_the_merged_batch():
