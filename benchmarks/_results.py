@@ -8,8 +8,13 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
+#: in a section, this line and everything after it (hand-written notes, history) survive a rewrite
+NOTES = "<!-- notes: kept when a benchmark rewrites this section -->"
+
+
 def write_section(section: str, text: str) -> None:
-    """Replace the section headed ``section`` (up to the next ``## ``) with ``text``, or append it.
+    """Replace the section headed ``section`` (up to the next ``## ``) with ``text``, or append it; the
+    section's notes (from the :data:`NOTES` line on) are kept after the new text.
 
     The file is re-read right before writing, so sections written meanwhile by other benchmarks survive.
     """
@@ -18,6 +23,9 @@ def write_section(section: str, text: str) -> None:
         start = current.index(section)
         nxt = current.find("\n## ", start + len(section))
         end = len(current) if nxt < 0 else nxt + 1
+        old = current[start:end]
+        if NOTES in old:
+            text = text.rstrip("\n") + "\n\n" + old[old.index(NOTES):].rstrip("\n") + "\n"
         new = current[:start] + text.rstrip("\n") + "\n" + ("\n" + current[end:] if nxt >= 0 else "")
     else:
         new = current.rstrip("\n") + "\n\n" + text.rstrip("\n") + "\n"
