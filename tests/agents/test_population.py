@@ -142,6 +142,9 @@ def test_adoption_curve_and_retention():
     assert np.mean(t < m) == pytest.approx((0.5 - s0) / (1 - s0), abs=0.005)
     joined = joining_times(pop, "workers", rng)
     assert joined.size == pop.joining_workers() and pop.joining_workers() + pop.joining_requesters() >= 10_000
+    # more than 10,000 agents join within the week itself (≈ 10,150: ≈ 7 standard deviations above)
+    in_week = (joined < cfg.run_duration_s).sum() + (joining_times(pop, "requesters", rng) < cfg.run_duration_s).sum()
+    assert in_week > 10_000
     # retention: exponential lifetimes with mean 84 days keep 70 % after 30 days
     assert np.exp(-30 / pop.mean_active_days) == pytest.approx(0.70, abs=0.005)
 
