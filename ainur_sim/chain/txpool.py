@@ -503,7 +503,9 @@ def _bin_latencies(x, h):
     bin; ``table[key − key_lo]`` is the count index of its lower end, and one comparison with the next
     edge (``upper``) finishes it (no interval holds two edges). A block's latencies come in runs within one
     bin, so a sample inside the last bin found, away from its edges, is counted to it without the lookup
-    (the same bin: bins are ``[lower, upper)``), and a run's count is added once.
+    (the same bin: bins are ``[lower, upper)``), and a run's count is added once. "Away" is decided
+    conservatively, by two comparisons with a precomputed interior; a sample between it and the exact
+    margin takes the lookup, which finds the same bin.
     """
     table, key_lo, shift, lower, upper, counts = h
     n_idx = table.shape[0]
@@ -514,10 +516,10 @@ def _bin_latencies(x, h):
     lo = np.inf
     hi = -np.inf
     has_nan = False
-    cur = -1  # count index of the current run (-1: none), its edges and its length
+    cur = -1  # count index of the current run (-1: none), its length and its safe interior
     run = 0
-    c_lo = 0.0
-    c_hi = 0.0
+    s_lo = 0.0
+    s_hi = 0.0
     for i in range(x.shape[0]):
         v = x[i]
         if v != v:
@@ -527,7 +529,7 @@ def _bin_latencies(x, h):
             continue
         lo = min(lo, v)
         hi = max(hi, v)
-        if cur >= 0 and c_lo <= v < c_hi and v - c_lo > _EDGE_MARGIN * v and c_hi - v > _EDGE_MARGIN * v:
+        if s_lo < v < s_hi:  # (only while a run is open: the interval is empty before the first)
             run += 1
             continue
         if not v > 0.0:
@@ -550,8 +552,12 @@ def _bin_latencies(x, h):
             counts[cur] += run
         cur = idx
         run = 1
-        c_lo = lower[idx]
-        c_hi = upper[idx]
+        # within (s_lo, s_hi) a sample is in this bin and farther than _EDGE_MARGIN · v from both edges
+        # (v < upper, and the band is 4× that margin of the upper edge); an infinite edge gives an empty
+        # interval (inf − inf is NaN), so the overflow bin always takes the lookup
+        band = 4.0 * _EDGE_MARGIN * upper[idx]
+        s_lo = lower[idx] + band
+        s_hi = upper[idx] - band
     if cur >= 0:
         counts[cur] += run
     if has_nan:
