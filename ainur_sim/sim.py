@@ -368,6 +368,8 @@ def run(cfg: Config | DictConfig | Mapping[str, Any], *, progress: bool = False)
         for ahead in (getattr(world.txflow, "ahead", None), getattr(world.finality, "ahead", None)):
             if ahead is not None:
                 ahead.close()
+        if world.population is not None:  # (no agent joins after the kernel stops)
+            world.population.release()
 
     tree = world.tree
     grandpa = world.finality

@@ -185,6 +185,14 @@ class MarketPopulation(mesa.Model):
         env.process(self._collect())
 
     # --- the kernel's handles ------------------------------------------------------------------------
+
+    def release(self) -> None:
+        """Forget this model in Mesa's class-level agent-id counters (``mesa.Agent._ids``: one per model, keyed
+        by the model and never removed by Mesa 3.3), which otherwise keep the whole run (kernel, pool, ledger,
+        draw-ahead rings) alive after it ends: ≈ 23 MiB more per 6-hour ``launch_day`` in a process that runs
+        many (a sweep's worker, a notebook). Call once no agent will be created any more."""
+        mesa.Agent._ids.pop(self, None)
+
     def later(self, delay: float, fn: Any, *args: Any) -> None:
         """Call ``fn(*args)`` after ``delay`` simulated seconds (one bare timeout, no process)."""
         def fire(_e: simpy.Event) -> None:

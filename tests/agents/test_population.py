@@ -262,3 +262,28 @@ def test_eligible_workers_kernel_is_the_elementwise_expression():
         got = eligible_workers(active, verified, staked, min_stake, mvps, budget, load, capacity, offer, accounts,
                                requester)
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_finished_run_leaves_its_world_to_the_garbage_collector(monkeypatch):
+    """After run() returns, nothing keeps the run's population, pool or kernel alive (Mesa 3.3 keys its
+    agent-id counters by model in a class attribute; the run removes its own): a process running many runs
+    (a sweep's worker, a notebook) does not grow by a whole run each time."""
+    import gc
+    import weakref
+
+    from ainur_sim import sim
+
+    refs = []
+    build = sim.build_world
+
+    def build_and_watch(cfg):
+        world = build(cfg)
+        refs.extend(weakref.ref(x) for x in (world.population, world.txflow.pool, world.env))
+        return world
+
+    monkeypatch.setattr(sim, "build_world", build_and_watch)
+    res = run(compose(["scenario=launch_day", "duration_s=5400"]))
+    assert res.stats["workers_joined"] > 0 and len(refs) == 3
+    del res
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]
