@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import os
 import platform
 import resource
@@ -156,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     walls: list[float] = []
     res = None
     for i in range(max(preset.repeats if args.repeats is None else args.repeats, 1)):
+        res = None
+        gc.collect()  # (the previous run's world is garbage: collected here, not inside the next timed run)
         c0, t0 = os.times(), time.perf_counter()
         res = run(cfg)
         wall = time.perf_counter() - t0

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import os
 import platform
 import resource
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     run(compose([*overrides, f"duration_s={WARMUP_S:g}"]))
     walls, cpus, res = [], [], None
     for _ in range(args.repeats):
+        res = None
+        gc.collect()  # (the previous run's world is garbage: collected here, not inside the next timed run)
         c0 = os.times()
         t0 = time.perf_counter()
         res = run(compose(overrides))
