@@ -185,7 +185,6 @@ class MarketPopulation(mesa.Model):
         env.process(self._collect())
 
     # --- the kernel's handles ------------------------------------------------------------------------
-
     def release(self) -> None:
         """Forget this model in Mesa's class-level agent-id counters (``mesa.Agent._ids``: one per model, keyed
         by the model and never removed by Mesa 3.3), which otherwise keep the whole run (kernel, pool, ledger,

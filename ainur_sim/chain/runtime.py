@@ -285,11 +285,11 @@ class Runtime:
             self.tips_paid += int(moved.sum())
         return paid
 
-    def _execute_background(self, ctx: BlockContext, recs: np.ndarray, counts: np.ndarray, n_codes: int, fees: int,
+    def _execute_background(self, ctx: BlockContext, recs: np.ndarray, counts: np.ndarray, n_calls: int, fees: int,
                             tips: int) -> None:
-        """The block's background calls: ``counts`` per call code, ``n_codes`` in all (the records of ``recs``
+        """The block's background calls: ``counts`` per call code, ``n_calls`` in all (the records of ``recs``
         below ``FIRST_DYNAMIC_RECORD``); ``fees``/``tips`` what they were priced at."""
-        if n_codes == 0 and fees == 0 and tips == 0:
+        if n_calls == 0 and fees == 0 and tips == 0:
             return
         n = len(FULL_NAMES)
         if self.economy is not None and (fees or tips):
@@ -297,7 +297,7 @@ class Runtime:
             if not ok:
                 self.background_shortfall_blocks += 1
                 self.failed_payment += counts
-                self.n_failed += n_codes
+                self.n_failed += n_calls
                 return
         if not self.filter.active:
             self.ok += counts
